@@ -431,9 +431,11 @@ func (sb *Superblock) EncodeWithHash() []byte {
 
 // VerifyHash checks fs_ckhash against raw, the bytes the superblock was
 // decoded from (at least SbsizeBytes long). It succeeds when CK_SUPERBLOCK
-// is off, as FreeBSD does.
+// is off, and when FS_METACKHASH is clear: a kernel without check-hashes
+// clears that flag and leaves a stale fs_ckhash behind, which FreeBSD then
+// ignores.
 func (sb *Superblock) VerifyHash(raw []byte) error {
-	if sb.Metackhash&CKSuperblock == 0 {
+	if sb.Metackhash&CKSuperblock == 0 || sb.Flags&FSMetackhash == 0 {
 		return nil
 	}
 	n := sb.SbsizeBytes()

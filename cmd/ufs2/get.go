@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ufs2/ufs2/internal/blockdev"
+	"github.com/ufs2/ufs2/tools"
+	"github.com/ufs2/ufs2/ufs"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:      "get",
+		Usage:     "copy a file or a tree out of an unmounted UFS2 filesystem",
+		ArgsUsage: "TARGET PATH DEST",
+		Description: "Copies PATH of the filesystem on TARGET to DEST on the host, keeping\n" +
+			"modes, owners (as root), times, symlinks, hard links, holes, device\n" +
+			"nodes, fifos and extended attributes (FreeBSD's user namespace as\n" +
+			"Linux user.*, system as trusted.*). If DEST is an existing directory, a\n" +
+			"directory PATH is copied into it and a file PATH lands as DEST/NAME.\n" +
+			"Problems setting owners or extended attributes are reported and skipped.",
+		Action: getAction,
+	})
+}
+
+func getAction(c *cli.Context) error {
+	if c.NArg() != 3 {
+		return exitf(64, "get: want TARGET PATH DEST; see ufs2 get --help")
+	}
+	target, p, dest := c.Args().Get(0), c.Args().Get(1), c.Args().Get(2)
+	fsys, err := openFSReadOnly(target)
+	if err != nil {
+		return err
+	}
+	defer fsys.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	_, err = tools.Get(ctx, fsys, p, dest, tools.GetOptions{
+		Warn: func(err error) { fmt.Fprintf(os.Stderr, "ufs2 get: warning: %v\n", err) },
+	})
+	if errors.Is(err, context.Canceled) {
+		return exitf(130, "get: interrupted; %s is incomplete", dest)
+	}
+	return fileError("get", target, p, err)
+}
+
+// openFSReadOnly opens TARGET read-only as a UFS2 filesystem, turning
+// failures into one-line messages.
+func openFSReadOnly(target string) (*ufs.FS, error) {
+	dev, err := blockdev.Open(target, blockdev.Options{ReadOnly: true})
+	if err != nil {
+		return nil, exitf(1, "%v", err)
+	}
+	fsys, err := ufs.Open(dev, ufs.Options{ReadOnly: true})
+	if err != nil {
+		dev.Close()
+		switch {
+		case errors.Is(err, ufs.ErrUFS1):
+			return nil, exitf(1, "%s: UFS1 is not supported; only UFS2", target)
+		case errors.Is(err, ufs.ErrNotUFS2):
+			return nil, exitf(1, "%s: not a UFS2 filesystem (no superblock at 64 KiB, 8 KiB, 0 or 256 KiB); for a partition give PATH@N", target)
+		case errors.Is(err, ufs.ErrCorrupt):
+			return nil, exitf(1, "%v", err)
+		}
+		return nil, exitf(1, "%s: %v", target, err)
+	}
+	return fsys, nil
+}
+
+// fileError turns an error of a file verb on path into its one-line message.
+func fileError(cmd, target, path string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ufs.ErrNotFound):
+		return exitf(1, "%s: %s: no such file or directory in %s (list it with ufs2 ls %s)", cmd, path, target, target)
+	case errors.Is(err, ufs.ErrNotDir):
+		return exitf(1, "%s: %s: a component of the path is not a directory in %s", cmd, path, target)
+	case errors.Is(err, ufs.ErrCorrupt):
+		return exitf(1, "%s: %v; check %s with ufs2 fsck", cmd, err, target)
+	}
+	return exitf(1, "%s: %v", cmd, err)
+}

@@ -1,0 +1,45 @@
+// Package bcache is the buffer cache between the filesystem engine and the
+// block device: buffers keyed by (disk byte offset, size), reference
+// counted, with write-back of dirty buffers and hooks through which higher
+// layers take part in every write.
+//
+// # Use
+//
+//	b, err := c.Get(off, size)   // read from the device unless cached
+//	b.RLock(); use(b.Data()); b.RUnlock()
+//	c.Release(b)
+//
+// A writer takes the buffer's exclusive lock, changes Data, calls MarkDirty
+// while still holding the lock, and unlocks. Flush writes every dirty
+// buffer (ascending by offset) and syncs the device; FlushBuf writes one.
+// GetNoRead gives a zero-filled buffer for a block whose old contents do
+// not matter (a block just allocated) without reading the device.
+//
+// # Memory
+//
+// Options.MaxBytes bounds the bytes held by clean, unreferenced buffers:
+// when the cache holds more, the least recently released clean buffers are
+// dropped. A referenced buffer is never evicted and neither is a dirty one;
+// DirtyBytes tells a syncer when to call Flush.
+//
+// # Hooks
+//
+// Higher layers register a Hooks implementation (SetHooks), as FreeBSD's
+// bioops: before a dirty buffer goes to the device the cache calls
+// CopyOnWrite (snapshots copy the old on-disk contents away), then
+// BeforeWrite, which returns the bytes to write (soft updates may return a
+// copy with unsafe parts rolled back), and after the write succeeds
+// AfterWrite (soft updates mark dependencies done). The hooks run with the
+// buffer's shared lock held and the cache's internal lock free, so they may
+// Get and Release other buffers; they must not lock the buffer being
+// written exclusively.
+//
+// # Locks
+//
+// Lock order, outer to inner: Buf.mu (the contents lock, RLock/Lock) →
+// Cache.mu (the map, the LRU list, reference counts and dirty state).
+// Cache.mu is never held across device I/O or a hook call; a goroutine
+// holding Cache.mu never waits for a Buf.mu. Reading a missing buffer
+// happens with neither lock held: concurrent Gets of the same key wait on
+// the buffer's ready channel for the one read.
+package bcache

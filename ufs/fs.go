@@ -1,0 +1,301 @@
+package ufs
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ufs2/ufs2/internal/bcache"
+	"github.com/ufs2/ufs2/internal/blockdev"
+	"github.com/ufs2/ufs2/ondisk"
+)
+
+// Options says how Open treats the filesystem.
+type Options struct {
+	// ReadOnly opens the filesystem without ever writing to the device.
+	// A filesystem that WriteRefusal refuses is opened read-only anyway.
+	ReadOnly bool
+	// Logger receives warnings and debug messages; nil discards them.
+	Logger *slog.Logger
+	// CacheBytes bounds the buffer cache's clean buffers; 0 means
+	// bcache.DefaultMaxBytes.
+	CacheBytes int64
+	// MaxInodes bounds the unreferenced inodes kept in the inode cache;
+	// 0 means DefaultMaxInodes.
+	MaxInodes int
+}
+
+// DefaultMaxInodes is the inode cache size when Options.MaxInodes is 0.
+const DefaultMaxInodes = 8192
+
+// FS is an open UFS2 filesystem. It owns the device, the buffer cache, the
+// in-core superblock and the inode cache; nothing is global. All methods
+// are safe for concurrent use.
+//
+// Lock order (outer to inner), extending the project's: Inode.mu (in
+// ascending inode number when several are held) → FS.imu (the inode cache
+// map) → the buffer cache's locks. FS.imu is never held across I/O.
+type FS struct {
+	dev   blockdev.Device
+	cache *bcache.Cache
+	log   *slog.Logger
+
+	// sb is the in-core superblock: as read, with the fs_flags and
+	// fs_metackhash corrections of prepareSuperblock applied. The read
+	// half never changes it; the write half will guard its counters with
+	// a summary lock declared here.
+	sb    *ondisk.Superblock
+	sbLoc int64 // byte offset the superblock was found at
+
+	// cs is the cylinder-group summary array (fs_csp), read from
+	// fs_csaddr. The write half guards it with the summary lock.
+	cs []ondisk.Csum
+
+	ro       bool
+	roReason string // why a read-write open became read-only; "" if asked for
+	maxIno   ondisk.Ino
+	closed   atomic.Bool
+
+	// imu protects icache, ilru and the refs, elem and dirty fields of
+	// every Inode. Never held across I/O.
+	imu       sync.Mutex
+	icache    map[ondisk.Ino]*Inode
+	ilru      inodeList
+	maxInodes int
+}
+
+// Open reads the superblock and the cylinder-group summaries of dev and
+// returns the filesystem. On success the FS owns dev: Close closes it. On
+// failure dev is left open.
+//
+// Errors: ErrUFS1 for a UFS1 filesystem, ErrNotUFS2 when no UFS2 superblock
+// is found, ErrCorrupt (with the reason) for a damaged superblock or summary
+// area, or the device's I/O error.
+func Open(dev blockdev.Device, opts Options) (*FS, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	sb, loc, err := findSuperblock(dev)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dev.Name(), err)
+	}
+	prepareSuperblock(sb)
+
+	fs := &FS{
+		dev:       dev,
+		log:       log,
+		sb:        sb,
+		sbLoc:     loc,
+		maxIno:    ondisk.Ino(uint64(sb.Ncg) * uint64(sb.Ipg)),
+		icache:    make(map[ondisk.Ino]*Inode),
+		maxInodes: opts.MaxInodes,
+	}
+	if uint64(sb.Ncg)*uint64(sb.Ipg) > 1<<32-1 {
+		return nil, fmt.Errorf("%s: %w: superblock: fs_ncg %d * fs_ipg %d inodes do not fit in 32 bits", dev.Name(), ErrCorrupt, sb.Ncg, sb.Ipg)
+	}
+	if fs.maxInodes <= 0 {
+		fs.maxInodes = DefaultMaxInodes
+	}
+	fs.ilru.init()
+
+	fs.ro = opts.ReadOnly || dev.ReadOnly()
+	if !fs.ro {
+		if reason := WriteRefusal(sb, dev.Size()); reason != "" {
+			fs.ro = true
+			fs.roReason = reason
+			log.Warn("opening read-only", "dev", dev.Name(), "reason", reason)
+		}
+	}
+	fs.cache = bcache.New(dev, bcache.Options{MaxBytes: opts.CacheBytes, ReadOnly: fs.ro, Logger: log})
+
+	if err := fs.readSummary(); err != nil {
+		return nil, fmt.Errorf("%s: %w", dev.Name(), err)
+	}
+	log.Debug("opened", "dev", dev.Name(), "sblock", loc, "bsize", sb.Bsize, "fsize", sb.Fsize,
+		"ncg", sb.Ncg, "readonly", fs.ro)
+	return fs, nil
+}
+
+// findSuperblock runs ondisk.FindSuperblock and turns its errors into this
+// package's. A check-hash mismatch is accepted when fs_flags lacks
+// FS_METACKHASH: FreeBSD then treats fs_metackhash as 0 before verifying,
+// so the stale hash an older kernel left behind is not checked.
+func findSuperblock(dev blockdev.Device) (*ondisk.Superblock, int64, error) {
+	sb, loc, err := ondisk.FindSuperblock(dev)
+	switch {
+	case err == nil:
+		return sb, loc, nil
+	case errors.Is(err, ondisk.ErrCheckHash) && sb != nil:
+		if sb.Flags&ondisk.FSMetackhash == 0 {
+			return sb, loc, nil
+		}
+		return nil, 0, fmt.Errorf("%w: superblock at byte %d fails its check-hash: %w", ErrCorrupt, loc, err)
+	case errors.Is(err, ondisk.ErrUFS1):
+		return nil, 0, ErrUFS1
+	case errors.Is(err, ondisk.ErrNotFound), errors.Is(err, ondisk.ErrBadMagic):
+		return nil, 0, ErrNotUFS2
+	case errors.Is(err, ondisk.ErrCorrupt), errors.Is(err, ondisk.ErrShort):
+		return nil, 0, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return nil, 0, err
+}
+
+// prepareSuperblock applies FreeBSD's rules for a superblock just read:
+// check-hashes are off unless fs_flags has FS_METACKHASH (a kernel without
+// them may have run on the filesystem and left them stale), and fs_flags
+// bits outside FS_SUPPORTED are cleared.
+func prepareSuperblock(sb *ondisk.Superblock) {
+	if sb.Flags&ondisk.FSMetackhash == 0 {
+		sb.Metackhash = 0
+	}
+	sb.Flags &= ondisk.FSSupported
+}
+
+// WriteRefusal is the one rule deciding whether this code may write a
+// filesystem: it returns why not, or "" if it may. The reasons are
+// features this code does not maintain, so writing would leave them stale
+// or wrong, and states FreeBSD also refuses to mount read-write:
+//
+//   - FS_SUJ: a soft-updates journal (writes would bypass it);
+//   - FS_GJOURNAL: gjournal;
+//   - fs_metackhash bits other than CK_SUPERBLOCK, CK_CYLGRP and CK_INODE
+//     (CK_INDIR, CK_DIR and unknown ones): check-hashes we do not compute
+//     (FreeBSD's kernel clears CK_INDIR and CK_DIR instead; refusing keeps
+//     the filesystem exactly as its owner left it);
+//   - FS_NEEDSFSCK, or not clean (fs_clean 0) without soft updates: run
+//     fsck first;
+//   - a device smaller than the filesystem (a truncated image).
+//
+// sb must have been through prepareSuperblock.
+func WriteRefusal(sb *ondisk.Superblock, devSize int64) string {
+	var why []string
+	if sb.Flags&ondisk.FSSuj != 0 {
+		why = append(why, "it has a soft-updates journal (FS_SUJ), which this program does not maintain; disable it with tunefs -j disable on FreeBSD")
+	}
+	if sb.Flags&ondisk.FSGjournal != 0 {
+		why = append(why, "it uses gjournal (FS_GJOURNAL), which this program does not maintain")
+	}
+	if extra := sb.Metackhash &^ ondisk.CKSupported; extra != 0 {
+		why = append(why, fmt.Sprintf("it has check-hashes this program does not maintain (fs_metackhash 0x%x)", extra))
+	}
+	if sb.Flags&ondisk.FSNeedsFsck != 0 {
+		why = append(why, "it is marked as needing fsck (FS_NEEDSFSCK); run fsck")
+	} else if sb.Clean == 0 && sb.Flags&ondisk.FSDoSoftdep == 0 {
+		why = append(why, "it was not cleanly unmounted and has no soft updates; run fsck")
+	}
+	if need := sb.FragOffset(ondisk.Frag(sb.Size)); devSize < need {
+		why = append(why, fmt.Sprintf("the device has %d bytes but the filesystem needs %d (truncated image?)", devSize, need))
+	}
+	return strings.Join(why, "; ")
+}
+
+// readSummary reads the cylinder-group summary area (fs_cssize bytes at
+// fs_csaddr) into fs.cs.
+func (fs *FS) readSummary() error {
+	sb := fs.sb
+	size := sb.Fragroundup(int64(sb.Cssize))
+	if !fs.validRange(sb.Csaddr, sb.Numfrags(size)) {
+		return corruptf("superblock: summary area fs_csaddr %d (%d bytes) is outside the filesystem", sb.Csaddr, size)
+	}
+	buf := make([]byte, size)
+	if err := readFull(fs.dev, buf, sb.FragOffset(sb.Csaddr)); err != nil {
+		return fmt.Errorf("summary area at fragment %d: %w", sb.Csaddr, err)
+	}
+	fs.cs = make([]ondisk.Csum, sb.Ncg)
+	for i := range fs.cs {
+		c, err := ondisk.DecodeCsum(buf[i*ondisk.CsumSize:])
+		if err != nil {
+			return corruptf("summary of cylinder group %d: %v", i, err)
+		}
+		fs.cs[i] = c
+	}
+	return nil
+}
+
+// readFull reads len(p) bytes at off or fails.
+func readFull(dev blockdev.Device, p []byte, off int64) error {
+	n, err := dev.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil {
+		err = fmt.Errorf("short read: %d of %d bytes", n, len(p))
+	}
+	return err
+}
+
+// Superblock returns a copy of the in-core superblock.
+func (fs *FS) Superblock() ondisk.Superblock { return *fs.sb }
+
+// SuperblockLocation is the byte offset the superblock was read from.
+func (fs *FS) SuperblockLocation() int64 { return fs.sbLoc }
+
+// Summary returns a copy of the per-cylinder-group summaries.
+func (fs *FS) Summary() []ondisk.Csum { return append([]ondisk.Csum(nil), fs.cs...) }
+
+// ReadOnly reports whether the filesystem is open read-only.
+func (fs *FS) ReadOnly() bool { return fs.ro }
+
+// ReadOnlyReason says why a read-write Open became read-only (see
+// WriteRefusal), or "".
+func (fs *FS) ReadOnlyReason() string { return fs.roReason }
+
+// Root is the root directory's inode number.
+func (fs *FS) Root() ondisk.Ino { return ondisk.RootIno }
+
+// MaxIno is one more than the largest inode number (fs_ncg * fs_ipg).
+func (fs *FS) MaxIno() ondisk.Ino { return fs.maxIno }
+
+// Device is the device the filesystem is on.
+func (fs *FS) Device() blockdev.Device { return fs.dev }
+
+// Cache is the filesystem's buffer cache (for the layers that register
+// hooks on it).
+func (fs *FS) Cache() *bcache.Cache { return fs.cache }
+
+// Close writes every dirty buffer (the write half also writes dirty inodes
+// and the superblock here, before the flush), then closes the device. The
+// FS must not be used afterwards.
+func (fs *FS) Close() error {
+	if fs.closed.Swap(true) {
+		return ErrClosed
+	}
+	var first error
+	if !fs.ro {
+		if err := fs.cache.Flush(); err != nil {
+			first = err
+		}
+	}
+	if err := fs.dev.Close(); err != nil && first == nil {
+		first = err
+	}
+	return first
+}
+
+// validRange reports whether cnt fragments at blk lie inside the
+// filesystem and outside the metadata at the start of a cylinder group
+// (superblock copy, cylinder group block, inode blocks), as fsck_ffs's
+// chkrange checks.
+func (fs *FS) validRange(blk ondisk.Frag, cnt int64) bool {
+	sb := fs.sb
+	if blk <= 0 || cnt <= 0 || int64(blk) > sb.Size || cnt > sb.Size-int64(blk) {
+		return false
+	}
+	c := sb.Dtog(blk)
+	end := blk + ondisk.Frag(cnt)
+	if blk < sb.Cgdmin(c) {
+		return end <= sb.Cgsblock(c)
+	}
+	return end <= sb.Cgbase(c+1)
+}
+
+func (fs *FS) checkOpen() error {
+	if fs.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}

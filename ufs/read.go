@@ -1,0 +1,121 @@
+package ufs
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/ufs2/ufs2/ondisk"
+)
+
+// ReadAt reads len(p) bytes of regular file ino at byte off, as
+// io.ReaderAt: fewer bytes only at the end of the file, with io.EOF. Holes
+// read as zeros. A directory gives ErrIsDir; other non-regular files
+// ErrInvalid.
+func (fs *FS) ReadAt(ino ondisk.Ino, p []byte, off int64) (int, error) {
+	ip, err := fs.OpenInode(ino)
+	if err != nil {
+		return 0, err
+	}
+	defer ip.Release()
+	ip.mu.RLock()
+	defer ip.mu.RUnlock()
+	switch ip.din.Type() {
+	case ondisk.IFREG:
+	case ondisk.IFDIR:
+		return 0, fmt.Errorf("%w: inode %d", ErrIsDir, ino)
+	default:
+		return 0, fmt.Errorf("%w: inode %d is not a regular file (mode 0%o)", ErrInvalid, ino, ip.din.Mode)
+	}
+	return fs.readInode(ip, p, off)
+}
+
+// readInode is ReadAt through ip's block map; the caller holds ip.mu.
+func (fs *FS) readInode(ip *Inode, p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("%w: inode %d: negative offset %d", ErrInvalid, ip.ino, off)
+	}
+	size := int64(ip.din.Size)
+	if off >= size {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		return 0, io.EOF
+	}
+	n := len(p)
+	var eof error
+	if int64(n) > size-off {
+		n = int(size - off)
+		eof = io.EOF
+	}
+	end := off + int64(n)
+	pos := off // bytes of p before pos-off are filled
+	var rerr error
+	err := fs.extents(ip, off, end, func(e Extent) bool {
+		if e.Off >= end {
+			return false
+		}
+		start := max(e.Off, off)
+		stop := min(e.Off+e.Len, end)
+		clear(p[pos-off : start-off])
+		if rerr = fs.readData(ip, e, start, p[start-off:stop-off]); rerr != nil {
+			return false
+		}
+		pos = stop
+		return stop < end
+	})
+	if err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return 0, err
+	}
+	clear(p[pos-off : n])
+	return n, eof
+}
+
+// readData fills dst with the file bytes at file offset start, which lie
+// inside extent e. Blocks with a buffer in the cache are copied from it
+// (the write half keeps dirty file data there); runs of the others are
+// read from the device in one request each.
+func (fs *FS) readData(ip *Inode, e Extent, start int64, dst []byte) error {
+	sb := fs.sb
+	bsize := int64(sb.Bsize)
+	size := ip.din.Size
+	diskBase := sb.FragOffset(e.Addr) - e.Off // disk offset of file offset 0 within e
+	pendOff, pendLen := int64(0), 0           // a device read not yet issued: file offset, length
+	flush := func() error {
+		if pendLen == 0 {
+			return nil
+		}
+		d := dst[pendOff-start : pendOff-start+int64(pendLen)]
+		if err := readFull(fs.dev, d, diskBase+pendOff); err != nil {
+			return fmt.Errorf("inode %d: data at file offset %d: %w", ip.ino, pendOff, err)
+		}
+		pendLen = 0
+		return nil
+	}
+	end := start + int64(len(dst))
+	for pos := start; pos < end; {
+		lbn := sb.Lblkno(pos)
+		blkStart := int64(lbn) * bsize
+		blkEnd := min(blkStart+bsize, end)
+		alloc := int(fs.blkSize(size, lbn))
+		if b := fs.cache.Lookup(diskBase+blkStart, alloc); b != nil {
+			if err := flush(); err != nil {
+				fs.cache.Release(b)
+				return err
+			}
+			b.RLock()
+			copy(dst[pos-start:blkEnd-start], b.Data()[pos-blkStart:])
+			b.RUnlock()
+			fs.cache.Release(b)
+		} else {
+			if pendLen == 0 {
+				pendOff = pos
+			}
+			pendLen += int(blkEnd - pos)
+		}
+		pos = blkEnd
+	}
+	return flush()
+}
