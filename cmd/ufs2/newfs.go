@@ -1,0 +1,377 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ufs2/ufs2/internal/blockdev"
+	"github.com/ufs2/ufs2/newfs"
+	"github.com/ufs2/ufs2/ondisk"
+)
+
+func init() { register(newfsCommand()) }
+
+func newfsCommand() *cli.Command {
+	str := func(name, usage string) cli.Flag { return &cli.StringFlag{Name: name, Usage: usage} }
+	boolf := func(name, usage string) cli.Flag { return &cli.BoolFlag{Name: name, Usage: usage} }
+	return &cli.Command{
+		Name:      "newfs",
+		Usage:     "construct a new UFS2 filesystem (FreeBSD's newfs)",
+		ArgsUsage: "TARGET",
+		Description: "Builds an empty UFS2 filesystem on TARGET (an image file, a block device or\n" +
+			"PATH@N) with FreeBSD 14's layout and defaults: 32 KiB blocks, 4 KiB fragments,\n" +
+			"soft updates and metadata check-hashes on. Only metadata is written: a new\n" +
+			"image file stays sparse. With -s and a missing file, the file is created.\n\n" +
+			"Sizes take FreeBSD's suffixes (k, m, g, t, p: powers of 1024). For -s a bare\n" +
+			"number counts sectors of -S bytes (512 by default), as in FreeBSD: -s 2097152\n" +
+			"and -s 1g are the same size. Soft updates are on by default, as in FreeBSD 14;\n" +
+			"--no-softdep turns them off (FreeBSD has no newfs option for that).",
+		HideHelp:        true, // -h is FreeBSD's avgfpdir
+		HideHelpCommand: true,
+		Flags: []cli.Flag{
+			boolf("E", "erase (discard) the old contents of the device first"),
+			boolf("J", "enable gjournal (sets FS_GJOURNAL)"),
+			str("L", "volume label"),
+			boolf("N", "print the layout and write nothing"),
+			str("O", "filesystem format: only 2 (UFS2) is supported"),
+			boolf("R", "regression mode: fixed time and sequential random numbers"),
+			str("S", "sector size in bytes"),
+			boolf("U", "enable soft updates (the default)"),
+			boolf("no-softdep", "disable soft updates"),
+			str("a", "maximum contiguous blocks (maxcontig)"),
+			str("b", "block size"),
+			str("c", "blocks per cylinder group (upper bound)"),
+			str("d", "maximum extent size"),
+			str("e", "maximum blocks per file in a cylinder group (maxbpg)"),
+			str("f", "fragment size"),
+			str("g", "expected average file size"),
+			str("h", "expected average files per directory"),
+			str("i", "bytes of data per inode"),
+			boolf("j", "journaled soft updates (not supported)"),
+			str("k", "fragments held for metadata in each cylinder group"),
+			boolf("l", "enable multilabel MAC (sets FS_MULTILABEL)"),
+			str("m", "minimum free space %"),
+			boolf("n", "do not create the .snap directory"),
+			str("o", "optimization preference: space or time"),
+			str("r", "sectors reserved at the end of the device"),
+			str("s", "filesystem size: sectors, or bytes with a suffix (1g, 100g, 1t)"),
+			boolf("t", "enable TRIM (sets FS_TRIM)"),
+			boolf("help", "show this help"),
+		},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return exitf(64, "newfs: %v (see ufs2 newfs --help)", err)
+		},
+		Action: runNewfs,
+	}
+}
+
+func runNewfs(c *cli.Context) error {
+	if c.Bool("help") {
+		return cli.ShowSubcommandHelp(c)
+	}
+	if c.NArg() != 1 {
+		return exitf(64, "newfs: give exactly one TARGET (an image file, a block device or PATH@N)")
+	}
+	target := c.Args().First()
+	p, sizeGiven, err := newfsParams(c)
+	if err != nil {
+		return err
+	}
+	out := c.App.Writer
+	if out == nil {
+		out = os.Stdout
+	}
+	width := 80
+	if v, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && v > 0 {
+		width = v
+	}
+
+	if c.Bool("N") {
+		return newfsDryRun(out, target, p, sizeGiven, width)
+	}
+
+	path, part, err := blockdev.ParseTarget(target)
+	if err != nil {
+		return exitf(1, "newfs: %v", err)
+	}
+	created := false
+	opts := blockdev.Options{}
+	if sizeGiven {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) && part == 0 {
+			// Check the parameters before the file exists.
+			if _, err := newfs.Compute(p, p.Size); err != nil {
+				return newfsError(target, err)
+			}
+			opts = blockdev.Options{Create: true, CreateSize: p.Size}
+			created = true
+		}
+	}
+	dev, err := blockdev.Open(target, opts)
+	if err != nil {
+		return exitf(1, "newfs: %v", err)
+	}
+	cleanup := func() {
+		_ = dev.Close()
+		if created {
+			_ = os.Remove(path)
+		}
+	}
+	l, err := newfs.Compute(p, dev.Size())
+	if err != nil {
+		cleanup()
+		return newfsError(target, err)
+	}
+	if p.Erase {
+		switch {
+		case part != 0:
+			fmt.Fprintf(os.Stderr, "newfs: %s: cannot erase a partition; -E skipped\n", target)
+			p.Erase = false
+		default:
+			d, err := newfs.WithDiscard(dev, path)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "newfs: %v; -E skipped\n", err)
+				p.Erase = false
+			} else {
+				dev = d
+			}
+		}
+	}
+	for _, n := range l.Notes {
+		fmt.Fprintln(out, n)
+	}
+	if err := l.WriteSummary(out, target, width); err != nil {
+		cleanup()
+		return exitf(1, "newfs: %v", err)
+	}
+	if p.Erase {
+		fmt.Fprintf(out, "Erasing sectors [%d...%d]\n", l.SB.Sblockloc/ondisk.DevBSize,
+			l.SB.FsbToDb(ondisk.Frag(l.SB.Size))-1)
+	}
+	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 && l.SB.Ncg >= 64 {
+		p.Progress = func(done, total uint32) {
+			if done%32 == 0 || done == total {
+				fmt.Fprintf(os.Stderr, "\rwriting cylinder group %d of %d", done, total)
+				if done == total {
+					fmt.Fprintln(os.Stderr)
+				}
+			}
+		}
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
+	defer stop()
+	if _, err := newfs.Format(ctx, dev, p); err != nil {
+		cleanup() // an image made for this run goes again
+		return newfsError(target, err)
+	}
+	if err := dev.Close(); err != nil {
+		return exitf(1, "newfs: %s: %v", target, err)
+	}
+	return nil
+}
+
+// newfsDryRun is -N: compute and print, open nothing for writing. A target
+// that does not exist yet is fine when -s says how large it will be.
+func newfsDryRun(out io.Writer, target string, p newfs.Params, sizeGiven bool, width int) error {
+	var media int64
+	dev, err := blockdev.Open(target, blockdev.Options{ReadOnly: true})
+	switch {
+	case err == nil:
+		media = dev.Size()
+		_ = dev.Close()
+	case errors.Is(err, blockdev.ErrNotFound) && sizeGiven:
+		media = p.Size
+	default:
+		return exitf(1, "newfs: %v", err)
+	}
+	l, err := newfs.Compute(p, media)
+	if err != nil {
+		return newfsError(target, err)
+	}
+	for _, n := range l.Notes {
+		fmt.Fprintln(out, n)
+	}
+	if err := l.WriteSummary(out, target, width); err != nil {
+		return exitf(1, "newfs: %v", err)
+	}
+	return nil
+}
+
+func newfsError(target string, err error) error {
+	var ne *newfs.Error
+	if errors.As(err, &ne) {
+		return exitf(ne.Code, "newfs: %s: %s", target, ne.Msg)
+	}
+	return exitf(1, "newfs: %s: %v", target, err)
+}
+
+// newfsParams turns the flags into newfs.Params. sizeGiven reports -s.
+func newfsParams(c *cli.Context) (p newfs.Params, sizeGiven bool, err error) {
+	p = newfs.DefaultParams()
+	bad := func(flag, what string) error {
+		return exitf(1, "newfs: %s: bad %s (-%s)", c.String(flag), what, flag)
+	}
+	num := func(flag, what string, dst *int, positive bool) error {
+		if !c.IsSet(flag) {
+			return nil
+		}
+		v, err := expandNumber(c.String(flag))
+		if err != nil || v > 1<<31-1 || v < 0 || (positive && v == 0) {
+			return bad(flag, what)
+		}
+		*dst = int(v)
+		return nil
+	}
+	if v := c.String("O"); c.IsSet("O") && v != "2" {
+		if v == "1" {
+			return p, false, exitf(1, "newfs: UFS1 (-O 1) is not supported; UFS2 is the only format")
+		}
+		return p, false, exitf(1, "newfs: %s: bad file system format value", v)
+	}
+	if c.Bool("j") {
+		return p, false, exitf(1, "newfs: journaled soft updates (-j) are not supported; use plain soft updates (the default)")
+	}
+	for _, n := range []struct {
+		flag, what string
+		dst        *int
+		positive   bool
+	}{
+		{"S", "sector size", &p.SectorSize, true},
+		{"a", "maximum contiguous blocks", &p.Maxcontig, true},
+		{"b", "block size", &p.Bsize, true},
+		{"c", "blocks per cylinder group", &p.MaxBlksPerCg, true},
+		{"d", "extent block size", &p.Maxbsize, true},
+		{"e", "blocks per file in a cylinder group", &p.Maxbpg, true},
+		{"f", "fragment size", &p.Fsize, true},
+		{"g", "average file size", &p.AvgFileSize, true},
+		{"h", "average files per dir", &p.AvgFilesPerDir, true},
+		{"i", "bytes per inode", &p.Density, true},
+	} {
+		if err := num(n.flag, n.what, n.dst, n.positive); err != nil {
+			return p, false, err
+		}
+	}
+	if c.IsSet("k") {
+		v, err := strconv.Atoi(c.String("k"))
+		if err != nil || v < 0 {
+			return p, false, bad("k", "metadata space")
+		}
+		p.Metaspace = v
+		if v == 0 {
+			p.Metaspace = -1 // -k 0: none at all
+		}
+	}
+	if c.IsSet("m") {
+		v, err := strconv.Atoi(c.String("m"))
+		if err != nil || v < 0 || v > 99 {
+			return p, false, exitf(1, "newfs: %s: bad free space %% (-m takes 0 to 99)", c.String("m"))
+		}
+		p.Minfree = v
+	}
+	if c.IsSet("o") {
+		switch c.String("o") {
+		case "space":
+			p.Optim = ondisk.FSOptSpace
+		case "time":
+			p.Optim = ondisk.FSOptTime
+		default:
+			return p, false, exitf(1, "newfs: %s: unknown optimization preference: use `space' or `time'", c.String("o"))
+		}
+	}
+	if c.IsSet("L") {
+		p.VolumeLabel = c.String("L")
+		if err := newfs.CheckVolumeLabel(p.VolumeLabel); err != nil {
+			return p, false, exitf(1, "newfs: %v", err)
+		}
+	}
+	sector := int64(p.SectorSize)
+	if sector == 0 {
+		sector = newfs.DefaultSectorSize
+	}
+	if c.IsSet("r") {
+		v, err := strconv.ParseInt(c.String("r"), 0, 64)
+		if err != nil || v < 0 {
+			return p, false, bad("r", "reserved size")
+		}
+		p.Reserved = v
+	}
+	if c.IsSet("s") {
+		v, err := parseFsSize(c.String("s"), sector)
+		if err != nil {
+			return p, false, bad("s", "file system size")
+		}
+		p.Size = v
+		sizeGiven = v > 0
+	}
+	p.SoftUpdates = !c.Bool("no-softdep")
+	if c.Bool("U") && c.Bool("no-softdep") {
+		return p, false, exitf(64, "newfs: -U and --no-softdep contradict each other; give one")
+	}
+	p.Erase = c.Bool("E")
+	p.Gjournal = c.Bool("J")
+	p.Regression = c.Bool("R")
+	p.Multilabel = c.Bool("l")
+	p.NoSnapDir = c.Bool("n")
+	p.Trim = c.Bool("t")
+	return p, sizeGiven, nil
+}
+
+// parseFsSize reads -s: a bare number is a count of sectors of the given
+// size (FreeBSD), a number with a suffix is bytes.
+func parseFsSize(s string, sector int64) (int64, error) {
+	if s == "" {
+		return 0, errors.New("empty size")
+	}
+	last := s[len(s)-1]
+	if last >= '0' && last <= '9' {
+		v, err := strconv.ParseInt(s, 0, 64)
+		if err != nil || v < 0 || v > (1<<63-1)/sector {
+			return 0, errors.New("bad size")
+		}
+		return v * sector, nil
+	}
+	return expandNumber(s)
+}
+
+// expandNumber is FreeBSD's expand_number(3): a decimal number with an
+// optional suffix b, k, m, g, t, p or e (any case), each a power of 1024.
+func expandNumber(s string) (int64, error) {
+	if s == "" {
+		return 0, errors.New("empty number")
+	}
+	shift := 0
+	switch strings.ToLower(s[len(s)-1:]) {
+	case "b":
+		s = s[:len(s)-1]
+	case "k":
+		shift = 10
+	case "m":
+		shift = 20
+	case "g":
+		shift = 30
+	case "t":
+		shift = 40
+	case "p":
+		shift = 50
+	case "e":
+		shift = 60
+	}
+	if shift != 0 {
+		s = s[:len(s)-1]
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("%q: not a number", s)
+	}
+	if v > (1<<63-1)>>shift {
+		return 0, fmt.Errorf("%q: too large", s)
+	}
+	return v << shift, nil
+}
