@@ -329,6 +329,10 @@ func FragRuns(frag, fragmap int, fn func(size int)) {
 // ClusterFree reports whether block h is marked free in the cluster map.
 func (cg *CylGroup) ClusterFree(h int64) bool { return isset(cg.B[cg.Clusteroff:], h) }
 
+// SetClusterFree sets or clears block h's bit in the cluster map alone,
+// leaving the summary to the caller (newfs builds the summary in one pass).
+func (cg *CylGroup) SetClusterFree(h int64, free bool) { setbit(cg.B[cg.Clusteroff:], h, free) }
+
 // ClusterSum returns entry i (1..fs_contigsumsize) of cg_clustersum.
 func (cg *CylGroup) ClusterSum(i int) int32 {
 	return int32(le.Uint32(cg.B[int(cg.Clustersumoff)+4*i:]))

@@ -20,6 +20,9 @@ var (
 	ErrCheckHash = errors.New("ondisk: check-hash mismatch")
 	// ErrNotFound means no superblock was found at any standard location.
 	ErrNotFound = errors.New("ondisk: no UFS2 superblock found")
+	// ErrIncomplete means the superblock carries FS_BAD_MAGIC: newfs was
+	// interrupted and the filesystem was never finished.
+	ErrIncomplete = errors.New("ondisk: unfinished newfs (FS_BAD_MAGIC)")
 )
 
 // corruptf returns an error wrapping ErrCorrupt with a formatted description.

@@ -2,6 +2,7 @@ package ondisk
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 )
 
@@ -212,4 +213,17 @@ func FuzzFsRecovery(f *testing.F) {
 			r.BackupSuperblocks()
 		}
 	})
+}
+
+func TestFindSuperblockStopsAtUnfinishedNewfs(t *testing.T) {
+	sb := testSuperblock()
+	sb.Magic = FSBadMagic
+	img := make([]byte, SblockUFS2+SblockSize)
+	copy(img[SblockUFS2:], sb.EncodeWithHash())
+	good := testSuperblock()
+	good.Sblockloc = SblockUFS1
+	copy(img[SblockUFS1:], good.EncodeWithHash())
+	if _, _, err := FindSuperblock(bytes.NewReader(img)); !errors.Is(err, ErrIncomplete) {
+		t.Fatalf("got %v, want ErrIncomplete", err)
+	}
 }

@@ -63,6 +63,8 @@ const (
 	FSMetackhash   = 0x00000200 // FS_METACKHASH
 	FSTrim         = 0x00000400 // FS_TRIM
 	FSSupported    = 0x00FFFFFF // FS_SUPPORTED
+	FSIndexDirs    = 0x01000000 // FS_INDEXDIRS (never set by FreeBSD; cleared at mount)
+	FSVarBlkSize   = 0x02000000 // FS_VARBLKSIZE (likewise)
 )
 
 // fs_metackhash bits.
@@ -550,6 +552,11 @@ func FindSuperblock(r io.ReaderAt) (sb *Superblock, loc int64, err error) {
 				firstErr = ErrUFS1
 			}
 			continue
+		case FSBadMagic:
+			// newfs writes this magic first and the real one last: the
+			// filesystem here was never finished. FreeBSD stops rather
+			// than trust an older superblock further on.
+			return nil, -1, fmt.Errorf("superblock at byte %d: %w", off, ErrIncomplete)
 		case FSUFS2Magic, FSUFS2EAMagic:
 		default:
 			continue
