@@ -504,7 +504,7 @@ func TestFormatFailsCleanly(t *testing.T) {
 	if _, err := Format(ctx, m, p); !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v", err)
 	}
-	if _, _, err := ondisk.FindSuperblock(m); !errors.Is(err, ondisk.ErrNotFound) {
+	if _, _, err := ondisk.FindSuperblock(m); !errors.Is(err, ondisk.ErrIncomplete) {
 		t.Fatalf("after a cancelled newfs FindSuperblock says %v", err)
 	}
 	raw := make([]byte, ondisk.SuperblockSize)
