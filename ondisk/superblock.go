@@ -491,8 +491,8 @@ func (sb *Superblock) Validate() error {
 		{sb.Bsize >= MinBSize && sb.Bsize <= MaxBSize && pow2(int64(sb.Bsize)), "fs_bsize", int64(sb.Bsize), "a power of two from 4096 to 65536"},
 		{sb.Frag == 1 || sb.Frag == 2 || sb.Frag == 4 || sb.Frag == 8, "fs_frag", int64(sb.Frag), "1, 2, 4 or 8"},
 		{int64(sb.Fsize)*int64(sb.Frag) == int64(sb.Bsize) && sb.Fsize >= DevBSize, "fs_fsize", int64(sb.Fsize), "fs_bsize/fs_frag and at least 512"},
-		{1<<uint(sb.Bshift&31) == sb.Bsize && sb.Bshift >= 0, "fs_bshift", int64(sb.Bshift), "log2(fs_bsize)"},
-		{1<<uint(sb.Fshift&31) == sb.Fsize && sb.Fshift >= 0, "fs_fshift", int64(sb.Fshift), "log2(fs_fsize)"},
+		{sb.Bshift >= 0 && sb.Bshift < 31 && 1<<uint(sb.Bshift) == sb.Bsize, "fs_bshift", int64(sb.Bshift), "log2(fs_bsize)"},
+		{sb.Fshift >= 0 && sb.Fshift < 31 && 1<<uint(sb.Fshift) == sb.Fsize, "fs_fshift", int64(sb.Fshift), "log2(fs_fsize)"},
 		{sb.Fragshift >= 0 && sb.Fragshift <= 3 && 1<<uint(sb.Fragshift) == sb.Frag, "fs_fragshift", int64(sb.Fragshift), "log2(fs_frag)"},
 		{sb.Bmask == ^(sb.Bsize - 1), "fs_bmask", int64(sb.Bmask), "~(fs_bsize-1)"},
 		{sb.Fmask == ^(sb.Fsize - 1), "fs_fmask", int64(sb.Fmask), "~(fs_fsize-1)"},
@@ -516,7 +516,6 @@ func (sb *Superblock) Validate() error {
 		{sb.Cssize > 0 && int64(sb.Cssize) >= int64(sb.Ncg)*CsumSize, "fs_cssize", int64(sb.Cssize), "at least fs_ncg*16"},
 		{sb.Csaddr > 0 && int64(sb.Csaddr)+int64(sb.Numfrags(int64(sb.Fragroundup(int64(sb.Cssize))))) <= sb.Size, "fs_csaddr", int64(sb.Csaddr), "inside the filesystem"},
 		{sb.Contigsumsize >= 0 && sb.Contigsumsize <= FSMaxContig, "fs_contigsumsize", int64(sb.Contigsumsize), "from 0 to 16"},
-		{sb.Minfree >= 0 && sb.Minfree <= 99, "fs_minfree", int64(sb.Minfree), "from 0 to 99"},
 		{sb.Maxsymlinklen >= 0 && sb.Maxsymlinklen <= MaxSymlinkLen, "fs_maxsymlinklen", int64(sb.Maxsymlinklen), "from 0 to 120"},
 		{sb.Sblockloc >= 0 && sb.Sblockloc%DevBSize == 0, "fs_sblockloc", sb.Sblockloc, "a non-negative multiple of 512"},
 	}
