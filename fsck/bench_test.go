@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"runtime/metrics"
 	"sync/atomic"
 	"testing"
@@ -262,71 +261,99 @@ func TestSynthImage(t *testing.T) {
 	}
 }
 
-// peakHeap samples the heap found live by the last garbage collection
-// until stop is closed and returns the largest value seen. The benchmark
-// collects often (GOGC=10) so that this tracks what fsck holds, not
-// garbage waiting for a collection.
-func peakHeap(stop <-chan struct{}) <-chan uint64 {
-	out := make(chan uint64, 1)
-	go func() {
-		s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-		var peak uint64
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			metrics.Read(s)
-			if v := s[0].Value.Uint64(); v > peak {
-				peak = v
-			}
-			select {
-			case <-stop:
-				out <- peak
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return out
+// liveHeap collects garbage and returns the bytes of heap still reachable.
+func liveHeap() uint64 {
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
+// measurePeak runs one check of path and returns the most heap it held
+// reachable at once, above what was reachable before it started. A
+// sampler collects garbage back to back while the check runs, and the
+// check's progress calls (once per group or per 256 directories) collect
+// too, so that peaks between two samples are caught at the phase
+// boundaries. Objects allocated while a collection marks count as
+// reachable, so the figure errs high, by little now that the check makes
+// almost no garbage.
+func measurePeak(tb testing.TB, path string) uint64 {
+	dev, err := blockdev.Open(path, blockdev.Options{ReadOnly: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer dev.Close()
+	base := liveHeap()
+	var peak atomic.Uint64
+	note := func() {
+		if v := liveHeap(); v > base && v-base > peak.Load() {
+			peak.Store(v - base)
+		}
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			note()
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	rep, err := Check(context.Background(), dev, Options{Mode: No, Force: true,
+		Progress: func(string, float64) { note() }})
+	close(stop)
+	<-done
+	if err != nil || rep.ExitCode != ExitOK {
+		tb.Fatalf("check: exit %d err %v", rep.ExitCode, err)
+	}
+	return peak.Load()
+}
+
+// paperBudget is what the UFS2 paper (section 8) gives as fsck's needs:
+// 4 bytes per regular inode, 40 to 50 (here 45) per directory and one bit
+// per fragment of the filesystem.
+func paperBudget(files, dirs, frags int64) float64 {
+	return 4*float64(files-dirs) + 45*float64(dirs) + float64(frags)/8
+}
+
+// benchCheck times fsck -n -f over a synthetic image of nfiles files and
+// then measures, in one more run outside the timing, its peak heap. It
+// reports inodes checked per second, the peak per inode and per fragment,
+// and xpaper: the peak over the paper's budget, which the issue wants at 2
+// or less.
 func benchCheck(b *testing.B, nfiles int) {
 	path, ndirs := synth(b, nfiles)
+	b.ReportAllocs()
 	var frags, inodes int64
-	var peakMax atomic.Uint64
-	defer debug.SetGCPercent(debug.SetGCPercent(10))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		dev, err := blockdev.Open(path, blockdev.Options{ReadOnly: true})
 		if err != nil {
 			b.Fatal(err)
 		}
-		runtime.GC()
-		s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-		metrics.Read(s)
-		base := s[0].Value.Uint64()
-		stop := make(chan struct{})
-		peak := peakHeap(stop)
 		rep, err := Check(context.Background(), dev, Options{Mode: No, Force: true})
-		close(stop)
-		p := <-peak
 		dev.Close()
 		if err != nil || rep.ExitCode != ExitOK {
 			b.Fatalf("check: exit %d err %v", rep.ExitCode, err)
-		}
-		if p > base {
-			peakMax.Store(max(peakMax.Load(), p-base))
 		}
 		frags = rep.Summary.Used + rep.Summary.Free
 		inodes = rep.Summary.Files
 	}
 	b.StopTimer()
 	sec := b.Elapsed().Seconds() / float64(b.N)
-	peak := float64(peakMax.Load())
+	peak := float64(measurePeak(b, path))
+	budget := paperBudget(inodes, int64(ndirs)+1, frags)
 	b.ReportMetric(float64(inodes)/sec, "inodes/s")
 	b.ReportMetric(peak/float64(inodes), "peakB/inode")
 	b.ReportMetric(peak*8/float64(frags), "peakbits/frag")
-	b.Logf("%d files in %d directories, %d fragments: peak heap %.1f MiB; the UFS2 paper's budget (4 B/inode, 45 B/dir, 1 bit/frag) is %.1f MiB",
-		inodes, ndirs, frags, peak/(1<<20), (4*float64(inodes)+45*float64(ndirs)+float64(frags)/8)/(1<<20))
+	b.ReportMetric(peak/budget, "xpaper")
+	b.Logf("%d files in %d directories, %d fragments: peak heap %.2f MiB, %.2f times the UFS2 paper's budget of %.2f MiB (4 B/inode, 45 B/dir, 1 bit/frag)",
+		inodes, ndirs+1, frags, peak/(1<<20), peak/budget, budget/(1<<20))
 }
 
 func BenchmarkCheck100k(b *testing.B) { benchCheck(b, 100_000) }

@@ -56,10 +56,15 @@ func (c *checker) dirscan(d *desc) (int, error) {
 		return skip, nil
 	}
 	blk := d.blkno
-	buf, err := c.readFrags(blk, d.numfrags)
-	if err != nil {
+	// Each entry is copied to scratch, after the block in the same lent
+	// buffer, for d.fn, and copied back only when d.fn says it altered it.
+	whole := c.getBuf(blksiz + ondisk.DirBlkSize)
+	defer c.putBuf(whole)
+	buf, scratch := whole[:blksiz:blksiz], whole[blksiz:]
+	if err := c.readAt(buf, sb.FragOffset(blk)); err != nil {
 		return stop, err
 	}
+	e := &dirent{}
 	d.loc = 0
 	for {
 		off, ok, err := c.readdir(d, blk, buf)
@@ -70,7 +75,8 @@ func (c *checker) dirscan(d *desc) (int, error) {
 			break
 		}
 		dsize := min(int(le.Uint16(buf[off+4:])), ondisk.DirBlkSize)
-		e := &dirent{b: append(make([]byte, 0, dsize), buf[off:off+dsize]...)}
+		e.b = scratch[:dsize]
+		copy(e.b, buf[off:off+dsize])
 		d.dirp = e
 		n := d.fn(d)
 		if n&altered != 0 {

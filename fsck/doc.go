@@ -45,16 +45,43 @@
 //
 // # Exit status and deviations from fsck_ffs
 //
-// Report.ExitCode is fsck_ffs's: 0 when the filesystem is consistent (or
-// was made so), 8 (EEXIT) when the check could not be done or inconsistencies
-// remain, 16 (ERERUN) when repairs were made that need a second run to
-// finish. -b takes a sector number (512-byte units), as fsck_ffs does.
+// Report.ExitCode is what fsck_ffs 14 exits with (main.c checkfilesys,
+// fsutil.c ckfini and pfatal, fsck_ffs(8)):
+//   - 0: the check ran to its end and nothing asks for another run. This
+//     includes -n (or no write access) finding inconsistencies it was told
+//     not to fix: fsck_ffs's ckfini returns before its "STILL DIRTY" step
+//     when it cannot write, so they do not change the status. Report.Clean
+//     and the problem list tell a clean filesystem from one left damaged
+//     (ufs2 fsck adds a line on stderr). A preen of a filesystem whose
+//     fs_clean is set, without -f or -b, skips the check ("FILE SYSTEM
+//     CLEAN; SKIPPING CHECKS", then "clean, N free ...") and returns 0.
+//   - 3: a preen without -f or -b could not read the superblock (it is
+//     missing, or disagrees with the backup in the last group).
+//   - 8 (EEXIT): the check could not be made (no usable superblock, "LOOK
+//     FOR ALTERNATE SUPERBLOCKS? no", an I/O error) or a preen met an
+//     inconsistency it may not fix.
+//   - 12: the check was interrupted (a cancelled context).
+//   - 16 (ERERUN): the filesystem could not be completely repaired; another
+//     run may finish it. Set when a repair asks for a rerun ("YOU WILL NEED
+//     TO RERUN FSCK", also with -n, e.g. a cylinder group not rebuilt) and,
+//     with write access, whenever a repair was left undone: the filesystem
+//     then stays marked dirty ("FILE SYSTEM STILL DIRTY").
 //
-// Deliberate differences from fsck_ffs, each to finish in one run what
-// fsck_ffs leaves to a second or cannot do:
-//   - -n exits 8 when it found anything (fsck_ffs exits 0), and a check
-//     made through -b without write access asks, and is refused, "UPDATE
-//     STANDARD SUPERBLOCK", so that scripts can tell.
+// -b takes a sector number (512-byte units), as fsck_ffs does.
+//
+// Remaining differences in exit status, and their reasons:
+//   - An I/O error stops the check with 8; fsck_ffs asks "CONTINUE", goes
+//     on with the unreadable sectors as zeros, and may then exit 0 or 16.
+//   - fsck_ffs's statuses for what this package does not do are never
+//     returned: 2 (SIGQUIT while preening), 4 (a mounted filesystem was
+//     modified), 5-7 (background checks, -B and -F).
+//   - ufs2 fsck exits 64 (EX_USAGE, the project's convention) on bad usage
+//     where fsck_ffs exits 1, and refuses any two of -n, -y and -p where
+//     fsck_ffs lets the last of -n and -y win (and stops -p with -n with 8,
+//     "NO WRITE ACCESS").
+//
+// Other deliberate differences from fsck_ffs, each to finish in one run
+// what fsck_ffs leaves to a second or cannot do:
 //   - Altering a directory entry does not by itself demand a rerun.
 //   - A first or second directory entry that is not "." or ".." is moved
 //     elsewhere in the directory to make room (fsck_ffs says "CANNOT FIX");
@@ -75,6 +102,12 @@
 // As the UFS2 paper budgets: 4 bytes of state per initialised inode (state,
 // type and outstanding link count), one bit per fragment for the block map,
 // and for directories only a 32-byte record plus 8 bytes per block pointer
-// kept (one for most directories) and a 4-byte sort index. Inodes are read
-// 64 KiB at a time; cylinder group blocks are kept in memory.
+// kept (one for most directories) and a 4-byte sort index. Beyond that the
+// fixed costs are small and do not grow with the filesystem: inodes are
+// read 64 KiB at a time; directory and indirect blocks are read into a few
+// reused block buffers; a cylinder group's block is kept only while it has
+// changes to write (or was rebuilt), so sound groups are read once in
+// pass 1 and again, one at a time, in pass 5; pass 1 reuses one inode and
+// one walk descriptor throughout. BenchmarkCheck100k and BenchmarkCheck1M
+// report the peak heap against the paper's budget (xpaper).
 package fsck

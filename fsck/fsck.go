@@ -38,11 +38,25 @@ func (m Mode) String() string {
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
 
-// Exit statuses of fsck_ffs (fsck.h).
+// Exit statuses of fsck_ffs (fsck.h, main.c and fsck_ffs(8)).
 const (
-	ExitOK    = 0  // consistent, or made consistent
-	ExitError = 8  // EEXIT: could not check, or inconsistencies remain
-	ExitRerun = 16 // ERERUN: repairs need another run to finish
+	// ExitOK: the check ran to its end and asks for no second run. With
+	// -n (or without write access) that includes a filesystem with
+	// inconsistencies left unrepaired; Report.Clean tells them apart.
+	ExitOK = 0
+	// ExitNoSuperblock: a preen without -f or -b could not read the
+	// superblock.
+	ExitNoSuperblock = 3
+	// ExitError (EEXIT): the check could not be made or was stopped: no
+	// usable superblock, an I/O error, a preen that met an inconsistency
+	// it may not fix.
+	ExitError = 8
+	// ExitInterrupted: the check was cancelled (fsck_ffs's SIGINT status).
+	ExitInterrupted = 12
+	// ExitRerun (ERERUN): the filesystem could not be completely repaired
+	// in this run; another may finish it. With write access this includes
+	// a repair left undone (the filesystem stays marked dirty).
+	ExitRerun = 16
 )
 
 // Sentinel errors. Check returns them wrapped; a damaged filesystem is not
@@ -130,6 +144,9 @@ type abortError struct{ msg string }
 
 func (e *abortError) Error() string { return e.msg }
 
+// Unwrap makes a stopped preen match ErrAborted.
+func (e *abortError) Unwrap() error { return ErrAborted }
+
 // Check checks the filesystem on dev and, as opts.Mode allows, repairs it.
 // The Report says what was found; the error is non-nil only when the check
 // could not run to its end (no superblock, I/O errors, a preen that met an
@@ -149,7 +166,14 @@ func Check(ctx context.Context, dev blockdev.Device, opts Options) (*Report, err
 		c.report.Problems = []Problem{}
 	}
 	if err != nil {
-		c.report.ExitCode = ExitError
+		switch {
+		case c.exitCode != 0:
+			c.report.ExitCode = c.exitCode
+		case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+			c.report.ExitCode = ExitInterrupted
+		default:
+			c.report.ExitCode = ExitError
+		}
 		c.report.Clean = false
 		return c.report, err
 	}
@@ -163,7 +187,7 @@ func (c *checker) run() error {
 		if err == nil {
 			err = ErrNoSuperblock
 		}
-		if c.opts.Mode == Preen {
+		if c.opts.Mode == Preen && c.exitCode != ExitNoSuperblock {
 			c.printf("%s: CAN'T CHECK FILE SYSTEM.\n", c.name)
 		}
 		return err
@@ -230,14 +254,13 @@ func (c *checker) run() error {
 	}
 	c.report.Modified = c.modified
 	c.report.Rerun = c.rerun
-	unresolved := !c.resolved
-	c.report.Clean = !unresolved && !c.rerun
-	switch {
-	case unresolved:
-		c.report.ExitCode = ExitError
-	case c.rerun:
+	c.report.Clean = c.resolved && !c.rerun
+	// checkfilesys returns ERERUN or 0 and nothing else: what -n leaves
+	// unrepaired does not change it, and with write access a repair left
+	// undone has already set rerun in finish (ckfini).
+	if c.rerun {
 		c.report.ExitCode = ExitRerun
-	default:
+	} else {
 		c.report.ExitCode = ExitOK
 	}
 	return nil
@@ -295,6 +318,7 @@ type checker struct {
 	rerun          bool
 	modified       bool
 	fatalErr       error // set by a preen pfatal: the check stops
+	exitCode       int   // when not 0, the status of a check that stopped
 	phase          string
 
 	ist      [][]inostat // per group, for the first numalloced inodes
@@ -313,6 +337,15 @@ type checker struct {
 	pathBusy  bool
 
 	problems []Problem
+
+	// Scratch space reused from inode to inode by pass 1 (checkinode is
+	// not reentrant) and block buffers lent to directory and indirect
+	// block walks, which may nest.
+	p1      pass1State
+	p1desc  desc
+	p1dino  ondisk.Dinode
+	pass1fn func(*desc) int
+	bufs    [][]byte
 }
 
 type cgbuf struct {
@@ -336,6 +369,7 @@ func newChecker(ctx context.Context, dev blockdev.Device, opts Options) *checker
 		resolved: true,
 		dups:     map[ondisk.Frag]int32{},
 	}
+	c.pass1fn = c.pass1check
 	c.noWrite = opts.Mode == No || dev.ReadOnly()
 	c.report = &Report{Device: dev.Name(), Mode: opts.Mode.String()}
 	return c

@@ -236,10 +236,11 @@ func (c *checker) iblock(d *desc, isize int64) (int, error) {
 		return skip, nil
 	}
 	blkno := d.blkno
-	buf, err := c.readFrags(blkno, int(sb.Frag))
+	buf, err := c.readFragsInto(blkno, int(sb.Frag))
 	if err != nil {
 		return skip, nil
 	}
+	defer c.putBuf(buf)
 	d.level--
 	sizepb := int64(sb.Bsize)
 	for i := 0; i < d.level; i++ {

@@ -51,6 +51,14 @@ func (c *checker) cglookup(g int, rebuild bool) (*cgbuf, error) {
 	return cb, nil
 }
 
+// cgRelease forgets group g's block unless it holds changes to write or
+// is a rebuilt group (whose contents exist only here).
+func (c *checker) cgRelease(g int) {
+	if cb := c.cgs[g]; cb != nil && !cb.dirty && !cb.bad {
+		c.cgs[g] = nil
+	}
+}
+
 // cgdirty marks group g to be written.
 func (c *checker) cgdirty(cb *cgbuf) { cb.dirty = true }
 
@@ -134,6 +142,12 @@ func (c *checker) pass1() error {
 			}
 			scanned += n
 		}
+		if !rebuild {
+			// A sound group is not needed again until pass 5 (or an
+			// allocation) reads it afresh: keeping every group's block
+			// would cost about as much again as the block map.
+			c.cgRelease(g)
+		}
 		if inosused < sb.Ipg && !rebuild {
 			continue
 		}
@@ -213,7 +227,7 @@ func pointersBeyondSize(sb *ondisk.Superblock, dp *ondisk.Dinode) string {
 // in use.
 func (c *checker) checkinode(ino ondisk.Ino, raw []byte) (bool, error) {
 	sb := c.sb
-	dp := new(ondisk.Dinode)
+	dp := &c.p1dino
 	if err := dp.Decode(raw); err != nil {
 		return false, err
 	}
@@ -287,9 +301,11 @@ func (c *checker) checkinode(ino ondisk.Ino, raw []byte) (bool, error) {
 		idtype = typeSnap
 	}
 	st.setIdtype(idtype)
-	p := &pass1State{}
-	d := &desc{typ: idtype, number: ino, isPass1: true}
-	d.fn = func(d *desc) int { return c.pass1check(d, p) }
+	// One walk descriptor serves every inode of pass 1: allocating one
+	// per inode made pass 1 the largest source of garbage.
+	c.p1 = pass1State{}
+	d := &c.p1desc
+	*d = desc{typ: idtype, number: ino, isPass1: true, fn: c.pass1fn}
 	if _, err := c.ckinode(dp, d); err != nil {
 		return true, err
 	}
@@ -365,7 +381,8 @@ type pass1State struct{ badblk, dupblk int }
 
 // pass1check marks the fragments of one block in use, reporting those out
 // of range and those already claimed.
-func (c *checker) pass1check(d *desc, p *pass1State) int {
+func (c *checker) pass1check(d *desc) int {
+	p := &c.p1
 	res := keepOn
 	blk := d.blkno
 	if d.typ == typeSnap && (blk == ondisk.BlkNoCopy || blk == ondisk.BlkSnap) {

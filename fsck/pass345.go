@@ -136,6 +136,16 @@ func (c *checker) pass4sweep(dirsFirst bool) error {
 			if isDir := st.state == dstate || st.state == dclear; isDir != dirsFirst {
 				continue
 			}
+			switch st.state {
+			case fstate, dfound:
+				if st.link == 0 {
+					// The common case, consistent: nothing to do.
+					continue
+				}
+			case fzlink, dzlink, dstate, dclear, fclear:
+			default:
+				continue
+			}
 			d := &desc{typ: st.idtype(), fn: c.freeblock, number: ino}
 			var names []ondisk.Ino
 			if dirsFirst {
@@ -319,6 +329,7 @@ func (c *checker) pass5() error {
 			copy(cg.B[lo:hi], nc.B[lo:hi])
 			c.cgdirty(cb)
 		}
+		c.cgRelease(g)
 	}
 	cstotal.Numclusters = c.sb.Cstotal.Numclusters
 	cstotal.Spare = c.sb.Cstotal.Spare

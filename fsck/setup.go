@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/ufs2/ufs2/ondisk"
@@ -31,6 +32,16 @@ func (c *checker) setup() (bool, error) {
 	if c.opts.AltSuperblock != 0 {
 		c.printf("Alternate super block location: %d\n", c.opts.AltSuperblock)
 	}
+	// A preen that may skip a clean filesystem (no -f, no -b) first reads
+	// the superblock quietly, and a failure there is fsck_ffs's exit
+	// status 3: the superblock cannot be read.
+	skipclean := c.preen && !c.opts.Force && c.opts.AltSuperblock == 0
+	if skipclean {
+		if err := c.probeSuperblock(); err != nil {
+			c.exitCode = ExitNoSuperblock
+			return false, err
+		}
+	}
 	ok, err := c.readsb(true)
 	if err != nil {
 		return false, err
@@ -45,8 +56,7 @@ func (c *checker) setup() (bool, error) {
 		}
 	}
 	sb := c.sb
-	if c.preen && !c.opts.Force && c.opts.AltSuperblock == 0 && c.report.UsedAlternate == 0 && sb.Clean != 0 &&
-		sb.Flags&(ondisk.FSUnclean|ondisk.FSNeedsFsck) == 0 {
+	if skipclean && c.report.UsedAlternate == 0 && sb.Clean != 0 {
 		c.pwarn("FILE SYSTEM CLEAN; SKIPPING CHECKS\n")
 		c.pwarn("clean, %d free ", sb.Cstotal.Nffree+int64(sb.Frag)*sb.Cstotal.Nbfree)
 		frag := 0.0
@@ -184,6 +194,36 @@ func (c *checker) readsb(listerr bool) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// probeSuperblock is the quiet read (readsb(0)) a preen that may skip a
+// clean filesystem makes before anything else: the standard superblock
+// must be found (a failed check-hash is tolerated) and agree with the
+// backup in the last group. What fails is reported as readsb reports it,
+// a disagreement with the backup silently.
+func (c *checker) probeSuperblock() error {
+	sb, _, err := ondisk.FindSuperblock(c.dev)
+	if sb != nil && err == nil {
+		err = strictGeometry(sb)
+	} else if sb != nil && errors.Is(err, ondisk.ErrCheckHash) {
+		err = strictGeometry(sb)
+	}
+	if err != nil {
+		c.printf("Cannot find file system superblock\n")
+		c.problem(0, "", "cannot find file system superblock: %v", err)
+		return fmt.Errorf("%w: %v", ErrNoSuperblock, err)
+	}
+	altRaw := make([]byte, ondisk.SblockSize)
+	altLoc := sb.FragOffset(sb.Cgsblock(ondisk.Cg(sb.Ncg - 1)))
+	if n, rerr := c.dev.ReadAt(altRaw, altLoc); n < ondisk.SuperblockSize {
+		return fmt.Errorf("%w: backup superblock at %d: %v", ErrIO, altLoc, rerr)
+	}
+	alt, _ := ondisk.DecodeSuperblock(altRaw)
+	if bad := sbMismatches(sb, alt); len(bad) > 0 {
+		c.problem(0, "", "superblock disagrees with the backup in the last group: %s", strings.Join(bad, ", "))
+		return fmt.Errorf("%w: superblock disagrees with the backup in the last group", ErrNoSuperblock)
+	}
+	return nil
 }
 
 // sbMismatches lists the geometry fields that differ between the primary
@@ -335,10 +375,8 @@ func (c *checker) finish(markClean bool) error {
 		return nil
 	}
 	if !c.writable() {
-		if c.sbLoc != c.sb.Sblockloc && !c.preen {
-			c.problem(0, "", "superblock read from a backup at %d", c.sbLoc/ondisk.DevBSize)
-			c.reply("UPDATE STANDARD SUPERBLOCK")
-		}
+		// Without write access ckfini stops here: no question about
+		// the standard superblock, and no rerun for what is left.
 		return nil
 	}
 	for i, cb := range c.cgs {
@@ -383,12 +421,16 @@ func (c *checker) finish(markClean bool) error {
 				state = "CLEAN"
 			}
 			c.printf("\n***** FILE SYSTEM MARKED %s *****\n", state)
+			if !markClean {
+				c.rerun = true
+			}
 		}
 	} else if !c.preen {
 		if markClean {
 			c.printf("\n***** FILE SYSTEM IS CLEAN *****\n")
 		} else {
 			c.printf("\n***** FILE SYSTEM STILL DIRTY *****\n")
+			c.rerun = true
 		}
 	}
 	if c.sbDirty && (c.sbLoc == sb.Sblockloc || !usedAlt) {

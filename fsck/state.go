@@ -221,6 +221,36 @@ func (c *checker) readFrags(blk ondisk.Frag, n int) ([]byte, error) {
 	return b, c.readAt(b, c.sb.FragOffset(blk))
 }
 
+// getBuf lends a buffer of n bytes (at most a block and a directory
+// chunk) from the checker's free list; putBuf takes it back. Walks of
+// directory and indirect blocks nest at most a few deep, so the list stays
+// a handful of blocks long, instead of a new block of garbage per read.
+func (c *checker) getBuf(n int) []byte {
+	if k := len(c.bufs); k > 0 {
+		b := c.bufs[k-1]
+		c.bufs = c.bufs[:k-1]
+		if cap(b) >= n {
+			return b[:n]
+		}
+	}
+	return make([]byte, n, max(n, int(c.sb.Bsize)+ondisk.DirBlkSize))
+}
+
+func (c *checker) putBuf(b []byte) { c.bufs = append(c.bufs, b[:0]) }
+
+// readFragsInto reads n fragments at blk into a buffer from getBuf.
+func (c *checker) readFragsInto(blk ondisk.Frag, n int) ([]byte, error) {
+	if c.chkrange(blk, n) {
+		return nil, fmt.Errorf("%w: block %d (%d frags) outside the filesystem", ErrIO, blk, n)
+	}
+	b := c.getBuf(n * int(c.sb.Fsize))
+	if err := c.readAt(b, c.sb.FragOffset(blk)); err != nil {
+		c.putBuf(b)
+		return nil, err
+	}
+	return b, nil
+}
+
 func (c *checker) writeFrags(blk ondisk.Frag, b []byte) error {
 	if c.chkrange(blk, len(b)/int(c.sb.Fsize)) {
 		return fmt.Errorf("%w: block %d outside the filesystem", ErrIO, blk)

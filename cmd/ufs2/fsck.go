@@ -25,8 +25,11 @@ func init() {
 			"only what soft updates can leave behind and stops at anything else. -f checks\n" +
 			"a filesystem marked clean (a preen skips it otherwise). -b N uses the backup\n" +
 			"superblock at sector N (512-byte sectors, as newfs lists them).\n\n" +
-			"Exit status: 0 consistent or repaired, 8 inconsistencies remain or the check\n" +
-			"could not be made, 16 run fsck again.",
+			"Exit status (fsck_ffs's): 0 the check ran to its end (with -n, inconsistencies\n" +
+			"found are listed but do not change the status; --json's \"clean\" tells), 3 a\n" +
+			"preen without -f or -b could not read the superblock, 8 the check could not\n" +
+			"be made or a preen met an inconsistency it may not fix, 12 interrupted, 16 not\n" +
+			"completely repaired: run fsck again, 64 bad usage.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "n", Usage: "answer no to every question; open TARGET read-only"},
 			&cli.BoolFlag{Name: "y", Usage: "answer yes to every question"},
@@ -77,7 +80,13 @@ func fsckAction(c *cli.Context) error {
 	target := c.Args().First()
 	dev, err := blockdev.Open(target, blockdev.Options{ReadOnly: mode == fsck.No})
 	if err != nil {
-		return exitf(fsck.ExitError, "fsck: %v", err)
+		// fsck_ffs -p (without -f or -b) exits 3 when it cannot read the
+		// superblock, an unopenable device included; otherwise 8.
+		code := fsck.ExitError
+		if mode == fsck.Preen && !c.Bool("f") && c.Int64("b") == 0 {
+			code = fsck.ExitNoSuperblock
+		}
+		return exitf(code, "fsck: %v", err)
 	}
 	defer dev.Close()
 
@@ -119,17 +128,37 @@ func fsckAction(c *cli.Context) error {
 	}
 	if err != nil {
 		code := fsck.ExitError
-		if errors.Is(err, context.Canceled) {
-			code = 12 // fsck_ffs's status when interrupted
+		if rep != nil && rep.ExitCode != 0 {
+			code = rep.ExitCode
 		}
 		msg := err.Error()
 		if errors.Is(err, fsck.ErrNoSuperblock) {
-			msg += "; give a backup superblock with -b (see the list above, or newfs -N)"
+			msg += "; not a UFS2 filesystem, or give a backup superblock with -b (listed above, or by newfs -N)"
 		}
 		return exitf(code, "fsck %s: %s", target, msg)
 	}
+	// One line on stderr, where scripts reading stdout (or --json) are not
+	// disturbed, when something is left to do. With -n, fsck_ffs exits 0
+	// even so.
+	msg := ""
+	switch {
+	case rep.Clean || rep.Skipped:
+	case mode == fsck.No || dev.ReadOnly():
+		unfixed := 0
+		for _, p := range rep.Problems {
+			if !p.Fixed {
+				unfixed++
+			}
+		}
+		msg = fmt.Sprintf("fsck %s: %d problems found and left unrepaired; run ufs2 fsck -y %s to repair", target, unfixed, target)
+	default:
+		msg = fmt.Sprintf("fsck %s: not completely repaired; run ufs2 fsck -y %s again", target, target)
+	}
 	if rep.ExitCode != 0 {
-		return exitf(rep.ExitCode, "")
+		return exitf(rep.ExitCode, "%s", msg)
+	}
+	if msg != "" {
+		fmt.Fprintf(os.Stderr, "ufs2: %s\n", msg)
 	}
 	return nil
 }
