@@ -51,17 +51,50 @@ func (fs *FS) Bmap(ino ondisk.Ino, lbn ondisk.Lbn) (ondisk.Frag, error) {
 	return fs.bmap(ip, lbn)
 }
 
-// bmap is Bmap on an inode whose lock the caller holds.
+// bmap is Bmap on an inode whose lock the caller holds. It follows the
+// indirect blocks down to lbn reading one pointer from each, without
+// copying them out.
 func (fs *FS) bmap(ip *Inode, lbn ondisk.Lbn) (ondisk.Frag, error) {
 	if lbn < 0 {
 		return 0, fmt.Errorf("%w: inode %d: negative block %d", ErrInvalid, ip.ino, lbn)
 	}
-	var found ondisk.Frag
-	err := fs.walk(ip, lbn, lbn+1, func(l ondisk.Lbn, p ondisk.Frag) bool {
-		found = p
-		return false
-	})
-	return found, err
+	sb := fs.sb
+	size := ip.din.Size
+	if int64(lbn) >= int64((size+uint64(sb.Bsize)-1)>>uint(sb.Bshift)) {
+		return 0, nil
+	}
+	if lbn < ondisk.NDaddr {
+		p := ip.din.Db[lbn]
+		if p == 0 {
+			return 0, nil
+		}
+		return p, fs.checkDataPtr(ip.ino, lbn, p, fs.blkSize(size, lbn))
+	}
+	level, idx, err := fs.indirPath(lbn)
+	if err != nil {
+		return 0, nil // past the largest file: a hole
+	}
+	p := ip.din.Ib[level]
+	for depth := 0; depth <= level; depth++ {
+		if p == 0 {
+			return 0, nil
+		}
+		if !fs.validRange(p, int64(sb.Frag)) || sb.Fragnum(p) != 0 {
+			return 0, corruptf("inode %d: level-%d indirect block on the path to block %d: pointer %d is outside the data area", ip.ino, level-depth+1, lbn, p)
+		}
+		b, err := fs.cache.Get(sb.FragOffset(p), int(sb.Bsize))
+		if err != nil {
+			return 0, fmt.Errorf("inode %d: indirect block %d: %w", ip.ino, p, err)
+		}
+		b.RLock()
+		p = ondisk.Frag(binary.LittleEndian.Uint64(b.Data()[idx[depth]*8:]))
+		b.RUnlock()
+		fs.cache.Release(b)
+	}
+	if p == 0 {
+		return 0, nil
+	}
+	return p, fs.checkDataPtr(ip.ino, lbn, p, int64(sb.Bsize))
 }
 
 // walk calls fn for each allocated data block of ip with from <= lbn < to,

@@ -179,36 +179,17 @@ func (fs *FS) Lookup(dir ondisk.Ino, name string) (ondisk.Ino, error) {
 	return fs.lookupLocked(ip, name)
 }
 
-// lookupLocked scans directory ip for name. The caller holds ip.mu.
+// lookupLocked looks name up in directory ip: through its dirhash when it
+// is large, else by a scan. The caller holds ip.mu.
 func (fs *FS) lookupLocked(ip *Inode, name string) (ondisk.Ino, error) {
-	bsize := int64(fs.sb.Bsize)
-	var found ondisk.Ino
-	for lbn := ondisk.Lbn(0); int64(lbn)*bsize < int64(ip.din.Size); lbn++ {
-		b, err := fs.fileBlock(ip, lbn)
-		if err != nil {
-			return 0, err
-		}
-		if b == nil {
-			return 0, corruptf("directory %d: block %d is a hole", ip.ino, lbn)
-		}
-		b.RLock()
-		stopped, err := fs.dirBlockEntries(ip, lbn, b.Data(), func(_ int64, d ondisk.Direct) bool {
-			if string(d.Name) == name {
-				found = d.Ino
-				return false
-			}
-			return true
-		})
-		b.RUnlock()
-		fs.cache.Release(b)
-		if err != nil {
-			return 0, err
-		}
-		if stopped {
-			return found, nil
-		}
+	s, err := fs.dirSearch(ip, name, false)
+	if err != nil {
+		return 0, err
 	}
-	return 0, fmt.Errorf("%w: %q in directory %d", ErrNotFound, name, ip.ino)
+	if !s.found {
+		return 0, fmt.Errorf("%w: %q in directory %d", ErrNotFound, name, ip.ino)
+	}
+	return s.ino, nil
 }
 
 // Namei resolves path from the root ("/a/b" and "a/b" alike) and returns

@@ -2,17 +2,16 @@
 // block device, its inodes, block map, directories, symlinks and extended
 // attributes.
 //
-// This is the read half. Open finds the superblock (ondisk.FindSuperblock),
-// applies FreeBSD's rules to it (prepareSuperblock), decides with
-// WriteRefusal whether the filesystem may be written, and reads the
-// cylinder-group summaries. An FS owns the device, the buffer cache
+// Open finds the superblock (ondisk.FindSuperblock), applies FreeBSD's
+// rules to it (prepareSuperblock), decides with WriteRefusal whether the
+// filesystem may be written, and reads the cylinder-group summaries. An FS owns the device, the buffer cache
 // (internal/bcache) and the inode cache; nothing is global.
 //
-// The API speaks in inode numbers, which the mount layer uses as node IDs:
-// Root, Lookup, Namei/NameiFollow, ReadDir/ReadDirAt, Stat, ReadAt,
-// Readlink, Xattrs/ListXattr/GetXattr, Bmap, Extents and
-// SeekData/SeekHole. OpenInode gives the in-core *Inode for callers that
-// need one.
+// The API speaks in inode numbers, which the mount layer uses as node IDs.
+// Reading: Root, Lookup, Namei/NameiFollow, ReadDir/ReadDirAt, Stat,
+// ReadAt, Readlink, Xattrs/ListXattr/GetXattr, Bmap, Extents and
+// SeekData/SeekHole; writing: see "Writes" below. OpenInode gives the
+// in-core *Inode for callers that need one.
 //
 // # Trust
 //
@@ -32,22 +31,93 @@
 // uncached blocks from the device in one request, copying from the cache
 // only the blocks that have a buffer there (the write half keeps dirty
 // file data in buffers keyed by the block's disk offset and allocated
-// size, sblksize).
+// size, sblksize). Reads do not change atime (as under mount -o noatime);
+// Setattr sets it.
+//
+// # Writes
+//
+// Opened read-write (and not refused by WriteRefusal), the FS also owns an
+// alloc.Allocator over the cylinder groups (write.go: cgGroups keeps
+// decoded copies the allocator changes and encodes them, with their
+// check-hashes, into the cache at each sync), and the superblock is
+// written at once with fs_clean 0; FS_UNCLEAN records that it was already
+// unclean (possible with soft updates), in which case Close leaves it
+// unclean. Close frees the inodes unlinked while referenced, writes
+// everything and marks the filesystem clean. Check-hashes FreeBSD's
+// kernel does not maintain (CK_INDIR, CK_DIR) are dropped from
+// fs_metackhash as FreeBSD drops them; those it does (superblock,
+// cylinder groups, inodes) are recomputed on every write. The backup
+// superblocks are never rewritten (newfs, fsck and growfs do that).
+// FS_DOSOFTDEP is cleared on disk while the filesystem is open and put
+// back by a clean Close: it tells FreeBSD that after a crash only soft
+// updates' harmless inconsistencies can exist (so that it mounts at once
+// and checks in the background), which this engine's ordering without
+// soft updates does not guarantee; after a crash FreeBSD, and
+// WriteRefusal, ask for a full fsck first.
+//
+// The write API mirrors the vnode operations: Create, Mknod, Mkdir,
+// Symlink, Link, Unlink, Rmdir, Rename (with RENAME_NOREPLACE and
+// RENAME_EXCHANGE), WriteAt, Truncate, Fallocate, Setattr, SetXattr,
+// RemoveXattr, Fsync, Sync, Statfs, and Ref/Unref, the references the
+// mount layer holds so that an unlinked file lives until its last close.
+// The algorithms are FreeBSD's: ffs_balloc_ufs2 (balloc.go: fragment
+// tails for files under NDADDR blocks, grown in place or moved by
+// alloc.ReallocFrag; a fragment tail becomes a full block before the file
+// grows past it; indirect blocks allocated on the way down),
+// ffs_truncate and ffs_indirtrunc (truncate.go), ufs_direnter,
+// ufs_dirremove, ufs_dirrewrite and ufs_lookup's slot search
+// (dirwrite.go), dirhash (dirhash.go), ufs_makeinode, ufs_link,
+// ufs_remove, ufs_rmdir (namespace.go), ufs_rename (rename.go),
+// ufs_setattr (setattr.go), ffs_setextattr (xattr_write.go), ffs_valloc and
+// ufs_inactive (ialloc.go). Inode changes are copied into their inode
+// block in the cache at once (iupdate); data blocks go through the cache
+// too, full blocks written as soon as they are complete.
+//
+// # Write ordering
+//
+// Without soft updates FreeBSD keeps the disk recoverable by fsck by
+// writing some buffers synchronously. The engine calls a WriteOrder at
+// exactly those points, each named for its rule:
+//
+//   - InodeBeforeEntry: a new inode, or one whose link count was raised,
+//     reaches the disk before the directory entry naming it (and a
+//     directory's inode after it grew by a chunk, before the entry in
+//     that chunk);
+//   - EntryAdded: the directory block with a new or rewritten entry is
+//     written at once (ufs_direnter's bwrite);
+//   - EntryRemoved: the directory block without the entry is written
+//     before the link count of its inode is lowered;
+//   - PointerCleared: the inode or indirect block that no longer points at
+//     blocks is written before those blocks are freed in the maps
+//     (truncation, shrinking extended attribute areas);
+//   - BlockInitialised: a new indirect block, a new directory's first
+//     chunk, or new extended attribute data is written before the pointer
+//     to it;
+//   - InodeUpdated: everything else (delayed).
+//
+// SyncOrder (the default) writes the buffer at each point; AsyncOrder
+// (Options.Async, mount -o async) writes none early. The soft-updates
+// package will supply its own WriteOrder through Options.Order, recording
+// dependencies instead of writing, and roll back unsafe parts through the
+// cache's BeforeWrite hook. Inode blocks initialised by the allocator
+// (cg_initediblk) are always written before the group that claims them.
 //
 // # Locks
 //
-// Inode.mu (several in ascending inode number) → FS.imu → bcache's locks.
-// Readers hold Inode.mu shared for one operation; callbacks (ReadDir's fn,
-// Extents' fn) run with no directory or buffer lock held except, for
-// Extents, the inode's shared lock: an Extents callback must not take that
-// inode's lock exclusively.
-//
-// # For the write half
-//
-// Inode.dirty (guarded by FS.imu) marks an inode whose din must be copied
-// into its inode block (encoded with ondisk.Dinode.EncodeWithHash) before
-// the inode leaves the cache; iput already keeps dirty inodes. FS.Close
-// flushes the cache; the write half adds writing dirty inodes, the
-// summaries (fs.cs) and the superblock before that flush. Writes must
-// check fs.ro and return ErrReadOnly.
+// FS.syncMu (Sync, Close) → FS.renameMu (a rename that moves a directory
+// to another parent or exchanges one, so that ufs_checkpath's walk up the
+// ".." entries sees a tree no other rename changes) → Inode.mu, several
+// in ascending inode number (lockInodes; an operation that finds the
+// inode to lock only under its directory's lock drops the directory,
+// locks both in order, and checks the entry again; a newly allocated
+// inode, which nothing can reach yet, is locked while its directory is
+// held) → the Allocator's mutex → FS.imu (the inode cache) →
+// Inode.dhmu → FS.dirhashes.mu → the buffer cache's locks. Readers hold
+// Inode.mu shared for one operation; callbacks (ReadDir's fn, Extents'
+// fn) run with no directory or buffer lock held except, for Extents, the
+// inode's shared lock: an Extents callback must not take that inode's
+// lock exclusively. FS.imu and FS.dirhashes.mu are never held across I/O;
+// the Allocator's mutex is, when a group is first read or an inode block
+// initialised. Device writes of single buffers happen under the inode
+// locks of the operation (FreeBSD's bwrite holds the vnode lock too).
 package ufs

@@ -3,6 +3,8 @@ package ufs
 import (
 	"errors"
 	"fmt"
+
+	"github.com/ufs2/ufs2/alloc"
 )
 
 // Sentinel errors. Every error the package returns matches one of them (or
@@ -42,7 +44,48 @@ var (
 	ErrNoData = errors.New("ufs: no data at or after offset")
 	// ErrClosed: the filesystem was closed.
 	ErrClosed = errors.New("ufs: filesystem closed")
+
+	// ErrExist: the name already exists (EEXIST).
+	ErrExist = errors.New("ufs: file exists")
+	// ErrNotEmpty: a directory to remove or replace has entries other
+	// than "." and ".." (ENOTEMPTY).
+	ErrNotEmpty = errors.New("ufs: directory not empty")
+	// ErrTooManyLinks: the link count would pass UFS_LINK_MAX (EMLINK).
+	ErrTooManyLinks = errors.New("ufs: too many links")
+	// ErrPerm: the operation is forbidden by the file's flags (immutable,
+	// append-only, no-unlink, snapshot) or by its type (a hard link to a
+	// directory) (EPERM).
+	ErrPerm = errors.New("ufs: operation not permitted")
+	// ErrNoSpace: no free blocks or inodes (ENOSPC). It wraps
+	// alloc.ErrNoSpace.
+	ErrNoSpace = fmt.Errorf("ufs: %w", alloc.ErrNoSpace)
+	// ErrXattrSpace: the extended attributes would not fit in the
+	// inode's extended attribute area (UFS_NXADDR blocks). It wraps
+	// ErrNoSpace (ENOSPC).
+	ErrXattrSpace = fmt.Errorf("%w: extended attribute area full", ErrNoSpace)
+	// ErrTooBig: a write or truncate past the largest file size the
+	// filesystem supports (EFBIG).
+	ErrTooBig = errors.New("ufs: file too large")
+	// ErrNotSupported: the operation does not apply to this kind of file
+	// (extended attributes on a device node, unknown flag bits)
+	// (EOPNOTSUPP).
+	ErrNotSupported = errors.New("ufs: operation not supported")
 )
+
+// allocErr turns an error of the allocator into this package's: no space
+// becomes ErrNoSpace, a corrupt map ErrCorrupt; the allocator's message
+// stays in the chain.
+func allocErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, alloc.ErrNoSpace):
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	case errors.Is(err, alloc.ErrCorrupt):
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return err
+}
 
 // corruptf returns an error wrapping ErrCorrupt with a location.
 func corruptf(format string, args ...any) error {

@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/ufs2/ufs2/alloc"
 	"github.com/ufs2/ufs2/internal/bcache"
 	"github.com/ufs2/ufs2/internal/blockdev"
 	"github.com/ufs2/ufs2/ondisk"
@@ -26,7 +29,33 @@ type Options struct {
 	// MaxInodes bounds the unreferenced inodes kept in the inode cache;
 	// 0 means DefaultMaxInodes.
 	MaxInodes int
+
+	// Async skips the synchronous writes that order metadata updates on
+	// disk (FreeBSD's mount -o async): faster, but a crash can leave
+	// anything behind. Ignored when Order is set.
+	Async bool
+	// Order replaces the engine's write ordering (see WriteOrder); nil
+	// means FreeBSD's synchronous ordering, or none under Async.
+	Order WriteOrder
+	// UseReserve lets allocations take the last fs_minfree percent of
+	// the data area, as FreeBSD lets root do.
+	UseReserve bool
+	// Now gives the time stamps of changes; time.Now when nil.
+	Now func() time.Time
+	// MaxDirtyBytes bounds the dirty bytes held in the buffer cache: past
+	// it an operation flushes the cache before returning. 0 means
+	// DefaultMaxDirtyBytes.
+	MaxDirtyBytes int64
+	// DirhashMaxEntries bounds the names held by all directory hash
+	// indexes together; 0 means DefaultDirhashMaxEntries.
+	DirhashMaxEntries int
 }
+
+// Defaults of Options.
+const (
+	DefaultMaxDirtyBytes     = 64 << 20
+	DefaultDirhashMaxEntries = 1 << 20
+)
 
 // DefaultMaxInodes is the inode cache size when Options.MaxInodes is 0.
 const DefaultMaxInodes = 8192
@@ -35,9 +64,15 @@ const DefaultMaxInodes = 8192
 // in-core superblock and the inode cache; nothing is global. All methods
 // are safe for concurrent use.
 //
-// Lock order (outer to inner), extending the project's: Inode.mu (in
-// ascending inode number when several are held) → FS.imu (the inode cache
-// map) → the buffer cache's locks. FS.imu is never held across I/O.
+// Lock order (outer to inner), extending the project's: FS.syncMu →
+// FS.renameMu → Inode.mu (in ascending inode number when several are
+// held; a newly allocated inode, unreachable until its entry is written,
+// may be locked out of order) → the Allocator's mutex (alloc.Locked and
+// every allocator call) → FS.imu (the inode cache map) → Inode.dhmu →
+// FS.dirhashes.mu (the dirhash LRU list) → the buffer cache's locks
+// (Buf.mu, then the cache's own). FS.imu and FS.dirhashes.mu are never
+// held across I/O; the Allocator's mutex is, when a cylinder group is read
+// or an inode block initialised. See the package documentation.
 type FS struct {
 	dev   blockdev.Device
 	cache *bcache.Cache
@@ -65,6 +100,29 @@ type FS struct {
 	icache    map[ondisk.Ino]*Inode
 	ilru      inodeList
 	maxInodes int
+
+	// The write half (nil or zero when read-only; see write.go).
+	opts       Options
+	now        func() time.Time
+	alloc      *alloc.Allocator
+	groups     *cgGroups
+	order      WriteOrder
+	dirtyLimit int64
+	// softdep is FS_DOSOFTDEP as found at open, cleared on disk while
+	// open (see openWrite) and restored by a clean Close.
+	softdep int32
+	// syncMu serialises Sync, Close and the writing of the summaries and
+	// the superblock.
+	syncMu sync.Mutex
+	// renameMu is held by every rename that moves a directory to another
+	// parent (or exchanges one), so that the ancestry checked by
+	// checkPath cannot change meanwhile (FreeBSD's rename lock).
+	renameMu sync.Mutex
+	// rnd gives generation numbers; guarded by rndMu.
+	rndMu sync.Mutex
+	rnd   *rand.Rand
+
+	dirhashes dirhashList
 }
 
 // Open reads the superblock and the cylinder-group summaries of dev and
@@ -111,9 +169,15 @@ func Open(dev blockdev.Device, opts Options) (*FS, error) {
 		}
 	}
 	fs.cache = bcache.New(dev, bcache.Options{MaxBytes: opts.CacheBytes, ReadOnly: fs.ro, Logger: log})
+	fs.dirhashes.init(opts.DirhashMaxEntries)
 
 	if err := fs.readSummary(); err != nil {
 		return nil, fmt.Errorf("%s: %w", dev.Name(), err)
+	}
+	if !fs.ro {
+		if err := fs.openWrite(opts); err != nil {
+			return nil, fmt.Errorf("%s: %w", dev.Name(), err)
+		}
 	}
 	log.Debug("opened", "dev", dev.Name(), "sblock", loc, "bsize", sb.Bsize, "fsize", sb.Fsize,
 		"ncg", sb.Ncg, "readonly", fs.ro)
@@ -152,20 +216,23 @@ func prepareSuperblock(sb *ondisk.Superblock) {
 	if sb.Flags&ondisk.FSMetackhash == 0 {
 		sb.Metackhash = 0
 	}
+	// Check-hashes this code does not maintain (CK_INDIR, CK_DIR and
+	// unknown bits) are dropped, as FreeBSD's kernel drops them when it
+	// reads the superblock: the next superblock written says so, and
+	// fsck_ffs or a kernel that does maintain them recomputes them.
+	sb.Metackhash &= ondisk.CKSupported
 	sb.Flags &= ondisk.FSSupported
 }
 
 // WriteRefusal is the one rule deciding whether this code may write a
 // filesystem: it returns why not, or "" if it may. The reasons are
 // features this code does not maintain, so writing would leave them stale
-// or wrong, and states FreeBSD also refuses to mount read-write:
+// or wrong, and states FreeBSD also refuses to mount read-write. (Check-
+// hashes this code does not compute, CK_INDIR and CK_DIR, are no reason:
+// prepareSuperblock clears them from fs_metackhash as FreeBSD does.)
 //
 //   - FS_SUJ: a soft-updates journal (writes would bypass it);
 //   - FS_GJOURNAL: gjournal;
-//   - fs_metackhash bits other than CK_SUPERBLOCK, CK_CYLGRP and CK_INODE
-//     (CK_INDIR, CK_DIR and unknown ones): check-hashes we do not compute
-//     (FreeBSD's kernel clears CK_INDIR and CK_DIR instead; refusing keeps
-//     the filesystem exactly as its owner left it);
 //   - FS_NEEDSFSCK, or not clean (fs_clean 0) without soft updates: run
 //     fsck first;
 //   - a device smaller than the filesystem (a truncated image).
@@ -178,9 +245,6 @@ func WriteRefusal(sb *ondisk.Superblock, devSize int64) string {
 	}
 	if sb.Flags&ondisk.FSGjournal != 0 {
 		why = append(why, "it uses gjournal (FS_GJOURNAL), which this program does not maintain")
-	}
-	if extra := sb.Metackhash &^ ondisk.CKSupported; extra != 0 {
-		why = append(why, fmt.Sprintf("it has check-hashes this program does not maintain (fs_metackhash 0x%x)", extra))
 	}
 	if sb.Flags&ondisk.FSNeedsFsck != 0 {
 		why = append(why, "it is marked as needing fsck (FS_NEEDSFSCK); run fsck")
@@ -229,13 +293,27 @@ func readFull(dev blockdev.Device, p []byte, off int64) error {
 }
 
 // Superblock returns a copy of the in-core superblock.
-func (fs *FS) Superblock() ondisk.Superblock { return *fs.sb }
+func (fs *FS) Superblock() ondisk.Superblock {
+	if fs.alloc == nil {
+		return *fs.sb
+	}
+	var c ondisk.Superblock
+	fs.alloc.Locked(func(sb *ondisk.Superblock, _ []ondisk.Csum) { c = *sb })
+	return c
+}
 
 // SuperblockLocation is the byte offset the superblock was read from.
 func (fs *FS) SuperblockLocation() int64 { return fs.sbLoc }
 
 // Summary returns a copy of the per-cylinder-group summaries.
-func (fs *FS) Summary() []ondisk.Csum { return append([]ondisk.Csum(nil), fs.cs...) }
+func (fs *FS) Summary() []ondisk.Csum {
+	if fs.alloc == nil {
+		return append([]ondisk.Csum(nil), fs.cs...)
+	}
+	var c []ondisk.Csum
+	fs.alloc.Locked(func(_ *ondisk.Superblock, cs []ondisk.Csum) { c = append(c, cs...) })
+	return c
+}
 
 // ReadOnly reports whether the filesystem is open read-only.
 func (fs *FS) ReadOnly() bool { return fs.ro }
@@ -257,19 +335,23 @@ func (fs *FS) Device() blockdev.Device { return fs.dev }
 // hooks on it).
 func (fs *FS) Cache() *bcache.Cache { return fs.cache }
 
-// Close writes every dirty buffer (the write half also writes dirty inodes
-// and the superblock here, before the flush), then closes the device. The
-// FS must not be used afterwards.
+// Close ends the use of the filesystem. Read-write, it frees the inodes
+// that were unlinked while referenced (Ref), writes every dirty buffer,
+// the cylinder groups, the summaries and the superblock, marked clean
+// (fs_clean 1) unless it was opened unclean or needs fsck; then it closes
+// the device. The FS must not be used afterwards; a second Close gives
+// ErrClosed.
 func (fs *FS) Close() error {
-	if fs.closed.Swap(true) {
+	fs.syncMu.Lock()
+	defer fs.syncMu.Unlock()
+	if fs.closed.Load() {
 		return ErrClosed
 	}
 	var first error
 	if !fs.ro {
-		if err := fs.cache.Flush(); err != nil {
-			first = err
-		}
+		first = fs.closeWrite()
 	}
+	fs.closed.Store(true)
 	if err := fs.dev.Close(); err != nil && first == nil {
 		first = err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ufs2/ufs2/ondisk"
@@ -24,10 +25,26 @@ type Inode struct {
 	mu  sync.RWMutex
 	din ondisk.Dinode
 
+	// opens counts the references the mount layer holds (Ref/Unref): an
+	// inode whose link count drops to zero is freed only when opens is
+	// zero. Guarded by mu.
+	opens int
+
+	// gone is set when the inode is freed: the object has left the inode
+	// cache and every operation on it fails with ErrNotFound. A new
+	// allocation of the same number gets a new object.
+	gone atomic.Bool
+
+	// dhmu guards dh, the directory's hash index (dirhash.go). The
+	// index's contents change only under mu held exclusively; readers
+	// holding mu shared may use it concurrently.
+	dhmu sync.Mutex
+	dh   *dirhash
+
 	// Guarded by FS.imu.
 	refs  int
 	elem  *list.Element // on FS.ilru when refs == 0
-	dirty bool          // din changed and not yet copied to its inode block (write half)
+	dirty bool          // unused by the write half, which copies din into its block at each change
 }
 
 // inodeList is the LRU list of unreferenced cached inodes.
@@ -107,6 +124,10 @@ func (fs *FS) iput(ip *Inode) {
 	if ip.refs > 0 {
 		return
 	}
+	if ip.gone.Load() || fs.icache[ip.ino] != ip {
+		// Freed and detached from the cache (see detach).
+		return
+	}
 	ip.elem = fs.ilru.l.PushFront(ip)
 	for fs.ilru.l.Len() > fs.maxInodes {
 		e := fs.ilru.l.Back()
@@ -120,6 +141,7 @@ func (fs *FS) iput(ip *Inode) {
 		fs.ilru.l.Remove(e)
 		old.elem = nil
 		delete(fs.icache, old.ino)
+		fs.dropDirhash(old)
 	}
 }
 
@@ -236,6 +258,9 @@ func (fs *FS) Stat(ino ondisk.Ino) (Stat, error) {
 	defer ip.Release()
 	ip.mu.RLock()
 	defer ip.mu.RUnlock()
+	if ip.gone.Load() {
+		return Stat{}, fmt.Errorf("%w: inode %d: %w", ErrNotFound, ino, errFree)
+	}
 	return statOf(ino, &ip.din), nil
 }
 

@@ -611,10 +611,10 @@ func TestPrepareSuperblockAndWriteRefusal(t *testing.T) {
 		{"clean", func(*ondisk.Superblock) {}, 1 << 20, ""},
 		{"suj", func(s *ondisk.Superblock) { s.Flags |= ondisk.FSSuj }, 1 << 20, "FS_SUJ"},
 		{"gjournal", func(s *ondisk.Superblock) { s.Flags |= ondisk.FSGjournal }, 1 << 20, "FS_GJOURNAL"},
-		{"ck_dir", func(s *ondisk.Superblock) {
+		{"ck_dir is cleared, not refused", func(s *ondisk.Superblock) {
 			s.Flags |= ondisk.FSMetackhash
-			s.Metackhash = ondisk.CKDir | ondisk.CKInode
-		}, 1 << 20, "0x10"},
+			s.Metackhash = ondisk.CKDir | ondisk.CKIndir | ondisk.CKInode | 0x100
+		}, 1 << 20, ""},
 		{"ck_indir without FS_METACKHASH is ignored", func(s *ondisk.Superblock) { s.Metackhash = ondisk.CKIndir }, 1 << 20, ""},
 		{"needs fsck", func(s *ondisk.Superblock) { s.Flags |= ondisk.FSNeedsFsck }, 1 << 20, "fsck"},
 		{"unclean", func(s *ondisk.Superblock) { s.Clean = 0 }, 1 << 20, "not cleanly unmounted"},
@@ -632,6 +632,9 @@ func TestPrepareSuperblockAndWriteRefusal(t *testing.T) {
 			prepareSuperblock(&sb)
 			if sb.Flags&^ondisk.FSSupported != 0 {
 				t.Errorf("unsupported flags kept: 0x%x", sb.Flags)
+			}
+			if sb.Metackhash&^ondisk.CKSupported != 0 {
+				t.Errorf("unsupported check-hashes kept: 0x%x", sb.Metackhash)
 			}
 			got := WriteRefusal(&sb, tc.devSize)
 			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {

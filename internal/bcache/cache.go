@@ -314,11 +314,15 @@ func (c *Cache) Release(b *Buf) {
 
 // Invalidate marks a referenced buffer to be dropped at its last Release
 // without being written, dirty or not: the write half calls it for a block
-// it has freed. The caller must hold a reference.
+// it has freed. The buffer leaves the map at once, so a Get of the same
+// range that follows (the block reallocated) makes a new buffer even while
+// others (a Flush in progress) still hold references to the old one. The
+// caller must hold a reference.
 func (c *Cache) Invalidate(b *Buf) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b.invalid = true
+	c.unmapLocked(b)
 }
 
 // unmapLocked removes b from the map and the LRU list.

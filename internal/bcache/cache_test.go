@@ -491,3 +491,56 @@ func TestConcurrentMissReadsOnce(t *testing.T) {
 		t.Errorf("device reads = %d, want 1", n)
 	}
 }
+
+// TestInvalidateThenGet: a buffer invalidated while another holder (a
+// Flush) still references it must not be handed out again: a Get of the
+// same range gets a fresh buffer, and the old one's contents never reach
+// the device.
+func TestInvalidateThenGet(t *testing.T) {
+	dev := newFakeDev(1 << 16)
+	c := New(dev, Options{})
+	old, err := c.GetNoRead(4096, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Lock()
+	old.Data()[0] = 0xAA
+	_ = c.MarkDirty(old)
+	old.Unlock()
+	other := c.Lookup(4096, 1024) // a second holder, as Flush would be
+	if other != old {
+		t.Fatal("Lookup did not find the buffer")
+	}
+	c.Invalidate(old)
+	c.Release(old)
+	fresh, err := c.GetNoRead(4096, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh == old || fresh.Data()[0] != 0 {
+		t.Fatal("Get after Invalidate returned the invalidated buffer")
+	}
+	fresh.Lock()
+	fresh.Data()[0] = 0x55
+	if err := c.MarkDirty(fresh); err != nil {
+		t.Fatal(err)
+	}
+	fresh.Unlock()
+	if err := c.MarkDirty(other); err == nil {
+		t.Error("MarkDirty of an invalidated buffer succeeded")
+	}
+	if err := c.FlushBuf(other); err != nil {
+		t.Fatal(err)
+	}
+	c.Release(other)
+	c.Release(fresh)
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := dev.at(4096, 1)[0]; got != 0x55 {
+		t.Errorf("device byte 0x%x, want the fresh buffer's 0x55", got)
+	}
+	if s := c.Stats(); s.DirtyBytes != 0 || s.Buffers != 1 {
+		t.Errorf("stats: %+v", s)
+	}
+}

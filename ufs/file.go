@@ -1,0 +1,224 @@
+package ufs
+
+import (
+	"fmt"
+
+	"github.com/ufs2/ufs2/internal/bcache"
+	"github.com/ufs2/ufs2/ondisk"
+)
+
+// File writes: ffs_write over balloc, truncation, preallocation.
+
+// openForWrite gets inode ino referenced and locked exclusively, checked
+// to be a live regular file. The caller unlocks and releases it.
+func (fs *FS) openForWrite(ino ondisk.Ino) (*Inode, error) {
+	if err := fs.writable(); err != nil {
+		return nil, err
+	}
+	ip, err := fs.OpenInode(ino)
+	if err != nil {
+		return nil, err
+	}
+	ip.mu.Lock()
+	err = nil
+	switch t := ip.din.Type(); {
+	case ip.gone.Load() || ip.din.Mode == 0:
+		err = fmt.Errorf("%w: inode %d: %w", ErrNotFound, ino, errFree)
+	case t == ondisk.IFDIR:
+		err = fmt.Errorf("%w: inode %d", ErrIsDir, ino)
+	case t != ondisk.IFREG:
+		err = fmt.Errorf("%w: inode %d is not a regular file (mode 0%o)", ErrInvalid, ino, ip.din.Mode)
+	}
+	if err != nil {
+		ip.mu.Unlock()
+		ip.Release()
+		return nil, err
+	}
+	return ip, nil
+}
+
+// WriteAt writes p at byte off of regular file ino, allocating blocks as
+// needed (the skipped ranges stay holes) and growing the file. It returns
+// the bytes written; fewer than len(p) only with an error (ErrNoSpace,
+// ErrTooBig). An immutable file gives ErrPerm, and so does an append-only
+// one unless off is its size.
+func (fs *FS) WriteAt(ino ondisk.Ino, p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("%w: inode %d: negative offset %d", ErrInvalid, ino, off)
+	}
+	ip, err := fs.openForWrite(ino)
+	if err != nil {
+		return 0, err
+	}
+	defer ip.Release()
+	n, err := fs.writeAtLocked(ip, p, off)
+	ip.mu.Unlock()
+	fs.maybeFlush()
+	return n, err
+}
+
+func (fs *FS) writeAtLocked(ip *Inode, p []byte, off int64) (int, error) {
+	d := &ip.din
+	switch {
+	case d.Flags&flagImmutable != 0:
+		return 0, fmt.Errorf("%w: inode %d is immutable", ErrPerm, ip.ino)
+	case d.Flags&flagAppend != 0 && off != int64(d.Size):
+		return 0, fmt.Errorf("%w: inode %d is append-only", ErrPerm, ip.ino)
+	case len(p) == 0:
+		return 0, nil
+	}
+	var tooBig error
+	if max := fs.sb.Maxfilesize; max != 0 && uint64(off)+uint64(len(p)) > max {
+		tooBig = fmt.Errorf("%w: inode %d: %d bytes at %d pass the maximum file size %d", ErrTooBig, ip.ino, len(p), off, max)
+		if uint64(off) >= max {
+			return 0, tooBig
+		}
+		p = p[:max-uint64(off)]
+	}
+	n, err := fs.writeLocked(ip, p, off, int64(len(p)), false)
+	if err == nil {
+		err = tooBig
+	}
+	if n > 0 {
+		fs.stamp().setMC(d)
+	}
+	if uerr := fs.iupdate(ip, orderDelayed); err == nil {
+		err = uerr
+	}
+	return int(n), err
+}
+
+// writeLocked writes the n bytes of p at off (p nil with prealloc: only
+// allocate, zero-filling new blocks and leaving existing ones as they
+// are), growing di_size as it goes. It does not write the inode or touch
+// times. Full blocks are written out at once (FreeBSD's bawrite of a
+// completed block); partial ones stay dirty in the cache.
+// Preconditions: ip.mu held exclusively.
+func (fs *FS) writeLocked(ip *Inode, p []byte, off, n int64, prealloc bool) (int64, error) {
+	sb := fs.sb
+	bsize := int64(sb.Bsize)
+	d := &ip.din
+	done := int64(0)
+	for done < n {
+		pos := off + done
+		boff := sb.Blkoff(pos)
+		xfer := min(bsize-boff, n-done)
+		addr, size, fresh, err := fs.balloc(ip, pos, xfer)
+		if err != nil {
+			return done, err
+		}
+		if prealloc && !fresh {
+			if end := uint64(pos + xfer); end > d.Size {
+				d.Size = end
+			}
+			done += xfer
+			continue
+		}
+		var b *bcache.Buf
+		switch {
+		case fresh:
+			b, err = fs.newBuf(addr, size)
+		case boff == 0 && xfer == size:
+			b, err = fs.cache.GetNoRead(sb.FragOffset(addr), int(size))
+		default:
+			b, err = fs.cache.Get(sb.FragOffset(addr), int(size))
+		}
+		if err != nil {
+			return done, fmt.Errorf("inode %d: block at %d: %w", ip.ino, addr, err)
+		}
+		b.Lock()
+		if p != nil {
+			copy(b.Data()[boff:boff+xfer], p[done:done+xfer])
+		}
+		err = fs.cache.MarkDirty(b)
+		b.Unlock()
+		if err == nil && size == bsize && boff+xfer == bsize {
+			err = fs.cache.FlushBuf(b)
+		}
+		fs.cache.Release(b)
+		if err != nil {
+			return done, err
+		}
+		if end := uint64(pos + xfer); end > d.Size {
+			d.Size = end
+		}
+		done += xfer
+	}
+	return done, nil
+}
+
+// Truncate sets the size of regular file ino (ffs_truncate): growing
+// leaves a hole up to a newly allocated last block; shrinking frees
+// exactly the blocks and fragments the new size no longer needs and zeroes
+// the tail of the last block. It sets mtime and ctime. An immutable or
+// append-only file gives ErrPerm.
+func (fs *FS) Truncate(ino ondisk.Ino, size uint64) error {
+	ip, err := fs.openForWrite(ino)
+	if err != nil {
+		return err
+	}
+	defer ip.Release()
+	err = fs.truncateChecked(ip, size, fs.stamp())
+	ip.mu.Unlock()
+	fs.maybeFlush()
+	return err
+}
+
+func (fs *FS) truncateChecked(ip *Inode, size uint64, now nsTime) error {
+	switch f := ip.din.Flags; {
+	case f&(flagImmutable|flagAppend) != 0:
+		return fmt.Errorf("%w: inode %d is immutable or append-only", ErrPerm, ip.ino)
+	case f&ondisk.SFSnapshot != 0:
+		return fmt.Errorf("%w: inode %d is a snapshot", ErrPerm, ip.ino)
+	}
+	return fs.truncate(ip, size, now)
+}
+
+// Fallocate allocates the blocks of [off, off+length) of regular file
+// ino that are holes, zero-filled; existing data is left alone. Unless
+// keepSize, the file grows to off+length if that is past its end. With
+// keepSize the range is cut at the end of the file: UFS has no blocks
+// past the end of a file (fsck_ffs clears such an inode).
+func (fs *FS) Fallocate(ino ondisk.Ino, off, length int64, keepSize bool) error {
+	if off < 0 || length <= 0 {
+		return fmt.Errorf("%w: inode %d: fallocate of %d bytes at %d", ErrInvalid, ino, length, off)
+	}
+	ip, err := fs.openForWrite(ino)
+	if err != nil {
+		return err
+	}
+	defer ip.Release()
+	err = fs.fallocateLocked(ip, off, length, keepSize)
+	ip.mu.Unlock()
+	fs.maybeFlush()
+	return err
+}
+
+func (fs *FS) fallocateLocked(ip *Inode, off, length int64, keepSize bool) error {
+	d := &ip.din
+	if d.Flags&(flagImmutable|flagAppend) != 0 {
+		return fmt.Errorf("%w: inode %d is immutable or append-only", ErrPerm, ip.ino)
+	}
+	end := off + length
+	if max := fs.sb.Maxfilesize; max != 0 && uint64(end) > max {
+		return fmt.Errorf("%w: inode %d: %d bytes past the maximum file size %d", ErrTooBig, ip.ino, end, max)
+	}
+	if keepSize {
+		end = min(end, int64(d.Size))
+	}
+	if off >= end {
+		return nil
+	}
+	osize := d.Size
+	_, err := fs.writeLocked(ip, nil, off, end-off, true)
+	now := fs.stamp()
+	if d.Size != osize {
+		now.setMC(d)
+	} else {
+		now.setC(d)
+	}
+	if uerr := fs.iupdate(ip, orderDelayed); err == nil {
+		err = uerr
+	}
+	return err
+}
