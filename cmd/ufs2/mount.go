@@ -1,0 +1,369 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"log/syslog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ufs2/ufs2/internal/blockdev"
+	"github.com/ufs2/ufs2/mount"
+	"github.com/ufs2/ufs2/ufs"
+)
+
+// The mount command. Without -f it daemonizes: the command re-executes
+// itself with daemonEnv set and a pipe as file descriptor 3, in a new
+// session, with /dev/null as stdin, stdout and stderr. The child mounts and
+// writes one line to the pipe — "0" once the filesystem is mounted, or
+// "CODE MESSAGE" if it failed — and the parent exits with that status.
+//
+// Installed as mount.ufs2 (a symlink to ufs2, found by argv[0]), it is
+// mount(8)'s helper: mount(8) runs "mount.ufs2 SPEC DIR [-sfnv] [-o OPTS]"
+// for "mount -t ufs2" and for fstab lines of type ufs2.
+
+const (
+	daemonEnv = "UFS2_MOUNT_DAEMON"
+	helperCmd = "mount.ufs2"
+
+	exitMountFailed = 32 // mount(8)'s "mount failure"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:      "mount",
+		Usage:     "mount a UFS2 filesystem through FUSE",
+		ArgsUsage: "TARGET MOUNTPOINT",
+		Description: "Mounts the UFS2 filesystem on TARGET at MOUNTPOINT and serves it in the\n" +
+			"background; the command returns once the mount is usable. umount\n" +
+			"MOUNTPOINT, fusermount3 -u MOUNTPOINT, SIGINT or SIGTERM end it: everything\n" +
+			"is written, the device flushed and the filesystem marked clean.\n\n" +
+			"Options (-o, comma-separated, may repeat):\n" +
+			"  ro, rw          read-only or read-write (default rw)\n" +
+			"  force           mount even if not cleanly unmounted (read-only for now)\n" +
+			"  allow_other     let other users in (permissions are still checked)\n" +
+			"  noacl           do not enforce POSIX ACLs\n" +
+			"  suid, dev, exec, noexec, noatime, ...   as mount(8); nosuid,nodev by default\n" +
+			"  fsname=NAME     source shown in /proc/mounts (default: TARGET)\n" +
+			"  timeout=SEC     kernel attribute and name cache time (default 1)\n" +
+			"  syncdelay=SEC   write everything dirty this often (default 30; 0 never)\n" +
+			"  readahead=KIB   read-ahead of the mount (default 1024)\n" +
+			"  debug           log every FUSE request\n\n" +
+			"With -f the server logs to stderr; in the background, to syslog.\n\n" +
+			"A filesystem not cleanly unmounted and without soft updates is only\n" +
+			"mounted read-only or with -o force: run ufs2 fsck first.\n\n" +
+			"Installed as mount.ufs2 (ln -s \"$(command -v ufs2)\" /sbin/mount.ufs2),\n" +
+			"it lets mount -t ufs2 IMAGE DIR and fstab lines of type ufs2 work.\n" +
+			"Exit status: 0 mounted, 64 usage, 32 the mount failed.",
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "o", Usage: "mount options (see above)"},
+			&cli.BoolFlag{Name: "f", Usage: "stay in the foreground and log to stderr"},
+			// Set by the mount.ufs2 helper for mount(8)'s -s and -f.
+			&cli.BoolFlag{Name: "sloppy", Hidden: true},
+			&cli.BoolFlag{Name: "fake", Hidden: true},
+		},
+		Action: mountAction,
+	})
+	if filepath.Base(os.Args[0]) == helperCmd {
+		os.Args = helperArgs(os.Args)
+	}
+}
+
+// helperArgs turns mount(8)'s helper call
+//
+//	mount.ufs2 SPEC DIR [-sfnv] [-N NAMESPACE] [-o OPTIONS] [-t TYPE]
+//
+// into the equivalent "ufs2 mount" command line. -n and -v are accepted and
+// ignored; -N is refused (mount inside the namespace instead).
+func helperArgs(args []string) []string {
+	out := []string{"ufs2", "mount"}
+	var pos, opts []string
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			pos = append(pos, a)
+			continue
+		}
+		switch a {
+		case "-o", "-t", "-N":
+			if i+1 >= len(args) {
+				return append(out, "--usage-error="+a+" needs a value")
+			}
+			i++
+			switch a {
+			case "-o":
+				opts = append(opts, args[i])
+			case "-N":
+				return append(out, "--usage-error=-N (mount namespaces) is not supported; run mount inside the namespace")
+			}
+			continue
+		}
+		for _, c := range a[1:] {
+			switch c {
+			case 's':
+				out = append(out, "--sloppy")
+			case 'f':
+				out = append(out, "--fake")
+			case 'n', 'v', 'r', 'w':
+				if c == 'r' {
+					opts = append(opts, "ro")
+				}
+				if c == 'w' {
+					opts = append(opts, "rw")
+				}
+			default:
+				return append(out, "--usage-error=unknown option -"+string(c))
+			}
+		}
+	}
+	if len(opts) > 0 {
+		out = append(out, "-o", strings.Join(opts, ","))
+	}
+	return append(out, pos...)
+}
+
+// mountRequest is a parsed mount command line.
+type mountRequest struct {
+	target, dir string
+	opts        mount.Options
+	optList     string
+	foreground  bool
+	fake        bool
+	sloppy      bool
+}
+
+func parseMount(c *cli.Context) (*mountRequest, error) {
+	for _, a := range c.Args().Slice() {
+		if msg, ok := strings.CutPrefix(a, "--usage-error="); ok {
+			return nil, exitf(64, "mount: %s; see ufs2 mount --help", msg)
+		}
+	}
+	if c.NArg() != 2 {
+		return nil, exitf(64, "mount: want TARGET MOUNTPOINT; see ufs2 mount --help")
+	}
+	r := &mountRequest{foreground: c.Bool("f"), fake: c.Bool("fake"), sloppy: c.Bool("sloppy")}
+	var err error
+	if r.target, err = absTarget(c.Args().Get(0)); err != nil {
+		return nil, exitf(64, "mount: %v", err)
+	}
+	if r.dir, err = filepath.Abs(c.Args().Get(1)); err != nil {
+		return nil, exitf(64, "mount: %v", err)
+	}
+	r.optList = strings.Join(c.StringSlice("o"), ",")
+	if err := mount.ParseOptions(&r.opts, r.optList, r.sloppy); err != nil {
+		return nil, exitf(64, "mount: %s; see ufs2 mount --help", errText(err))
+	}
+	if r.opts.FsName == "" {
+		r.opts.FsName = r.target
+	}
+	return r, nil
+}
+
+// absTarget makes the path part of TARGET (PATH or PATH@N) absolute, so
+// that the daemon, which runs in /, finds it.
+func absTarget(target string) (string, error) {
+	path, part, err := blockdev.ParseTarget(target)
+	if err != nil {
+		return "", err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	if part > 0 {
+		return abs + "@" + strconv.Itoa(part), nil
+	}
+	return abs, nil
+}
+
+func mountAction(c *cli.Context) error {
+	r, err := parseMount(c)
+	if err != nil {
+		return err
+	}
+	if r.fake {
+		return nil // mount -f: check the arguments, mount nothing
+	}
+	if fd := os.Getenv(daemonEnv); fd != "" {
+		return runDaemon(r, fd)
+	}
+	if !r.foreground {
+		return spawnDaemon(r)
+	}
+	lvl := slog.LevelInfo
+	if r.opts.Debug {
+		lvl = slog.LevelDebug
+	}
+	r.opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	return serve(r, func(srv *mount.Server, note string) {
+		if note != "" {
+			fmt.Fprintf(os.Stderr, "ufs2 mount: %s\n", note)
+		}
+	})
+}
+
+// serve opens the target, mounts it, calls ready (with a note for the
+// user if a read-write mount became read-only), and serves until the
+// filesystem is unmounted (by umount or a signal).
+func serve(r *mountRequest, ready func(srv *mount.Server, note string)) error {
+	wantRW := !r.opts.ReadOnly
+	fsys, err := mount.OpenTarget(r.target, &r.opts)
+	if err != nil {
+		return openError(r.target, err)
+	}
+	srv, err := mount.Mount(r.dir, fsys, r.opts)
+	if err != nil {
+		fsys.Close()
+		return exitf(exitMountFailed, "mount: %s", errText(err))
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sig)
+	go func() {
+		for range sig {
+			if err := srv.Unmount(); err != nil {
+				r.opts.Logger.Error("unmount on signal", "dir", r.dir, "err", err)
+			}
+		}
+	}()
+	note := ""
+	if wantRW && srv.ReadOnly() {
+		note = r.dir + " is mounted read-only"
+		if why := fsys.ReadOnlyReason(); why != "" {
+			note += ": " + why
+		}
+	}
+	ready(srv, note)
+	if err := srv.Wait(); err != nil {
+		return exitf(1, "mount: %s: writing the filesystem at unmount: %v; run ufs2 fsck %s", r.target, err, r.target)
+	}
+	return nil
+}
+
+// openError turns a failure to open TARGET into its one-line message.
+func openError(target string, err error) error {
+	switch {
+	case errors.Is(err, mount.ErrNeedsFsck), errors.Is(err, mount.ErrCannotWrite):
+		return exitf(exitMountFailed, "mount: %s", errText(err))
+	case errors.Is(err, ufs.ErrUFS1):
+		return exitf(exitMountFailed, "mount: %s: UFS1 is not supported; only UFS2", target)
+	case errors.Is(err, ufs.ErrNotUFS2):
+		return exitf(exitMountFailed, "mount: %s: not a UFS2 filesystem (no superblock at 64 KiB, 8 KiB, 0 or 256 KiB); for a partition give PATH@N", target)
+	case errors.Is(err, ufs.ErrCorrupt):
+		return exitf(exitMountFailed, "mount: %v; run ufs2 fsck %s", err, target)
+	}
+	return exitf(exitMountFailed, "mount: %s", errText(err))
+}
+
+// errText is err's message without the "mount: " its sentinel starts
+// with (the command's messages already say "mount:").
+func errText(err error) string { return strings.TrimPrefix(err.Error(), "mount: ") }
+
+// spawnDaemon starts the background server and waits for its report.
+func spawnDaemon(r *mountRequest) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return exitf(1, "mount: cannot find my own executable to start the server: %v", err)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return exitf(1, "mount: %v", err)
+	}
+	defer pr.Close()
+	args := []string{"ufs2", "mount", "-f"}
+	if r.sloppy {
+		args = append(args, "--sloppy")
+	}
+	if r.optList != "" {
+		args = append(args, "-o", r.optList)
+	}
+	args = append(args, r.target, r.dir)
+	cmd := &exec.Cmd{
+		Path:        exe,
+		Args:        args,
+		Env:         append(os.Environ(), daemonEnv+"=3"),
+		Dir:         "/",
+		ExtraFiles:  []*os.File{pw},
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+	}
+	if err := cmd.Start(); err != nil {
+		pw.Close()
+		return exitf(1, "mount: starting the server: %v", err)
+	}
+	pw.Close()
+	line, rerr := bufio.NewReader(pr).ReadString('\n')
+	line = strings.TrimSpace(line)
+	if rerr != nil && !errors.Is(rerr, io.EOF) || line == "" {
+		werr := cmd.Wait()
+		return exitf(exitMountFailed, "mount: the server for %s exited before mounting it (%v)", r.dir, werr)
+	}
+	codeStr, msg, _ := strings.Cut(line, " ")
+	code, err := strconv.Atoi(codeStr)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return exitf(1, "mount: garbled report from the server: %q", line)
+	}
+	if code == 0 {
+		if msg != "" {
+			fmt.Fprintf(os.Stderr, "ufs2 mount: %s\n", msg)
+		}
+		return cmd.Process.Release()
+	}
+	cmd.Wait()
+	return exitf(code, "%s", msg)
+}
+
+// daemonLogger sends the background server's log to syslog (warnings and
+// errors, everything with -o debug), or nowhere if there is no syslog.
+func daemonLogger(debug bool) *slog.Logger {
+	w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_WARNING, "ufs2")
+	if err != nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	lvl := slog.LevelWarn
+	if debug {
+		lvl = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
+}
+
+// runDaemon is the background server: it reports on the file descriptor
+// daemonEnv names whether the mount worked, then serves until unmounted.
+func runDaemon(r *mountRequest, fdStr string) error {
+	fd, err := strconv.Atoi(fdStr)
+	if err != nil || fd < 3 {
+		return exitf(1, "mount: bad %s=%q", daemonEnv, fdStr)
+	}
+	os.Unsetenv(daemonEnv)
+	report := os.NewFile(uintptr(fd), "report")
+	reported := false
+	send := func(code int, msg string) {
+		if !reported {
+			fmt.Fprintf(report, "%d %s\n", code, strings.ReplaceAll(msg, "\n", " "))
+			report.Close()
+			reported = true
+		}
+	}
+	r.opts.Logger = daemonLogger(r.opts.Debug)
+	err = serve(r, func(_ *mount.Server, note string) { send(0, note) })
+	if err != nil && !reported {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			send(ee.code, ee.msg)
+		} else {
+			send(1, err.Error())
+		}
+	}
+	return err
+}
