@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"github.com/ufs2/ufs2/internal/blockdev"
 	"github.com/ufs2/ufs2/newfs"
 	"github.com/ufs2/ufs2/ondisk"
+	"github.com/ufs2/ufs2/ufs"
 )
 
 func init() { register(newfsCommand()) }
@@ -33,7 +35,12 @@ func newfsCommand() *cli.Command {
 			"Sizes take FreeBSD's suffixes (k, m, g, t, p: powers of 1024). For -s a bare\n" +
 			"number counts sectors of -S bytes (512 by default), as in FreeBSD: -s 2097152\n" +
 			"and -s 1g are the same size. Soft updates are on by default, as in FreeBSD 14;\n" +
-			"--no-softdep turns them off (FreeBSD has no newfs option for that).",
+			"--no-softdep turns them off (FreeBSD has no newfs option for that).\n\n" +
+			"--from DIR fills the new filesystem from the host directory DIR, as\n" +
+			"mke2fs -d and makefs do: files (sparse ones stay sparse), directories,\n" +
+			"symlinks, hard links, devices, fifos, modes, owners, times and extended\n" +
+			"attributes, exactly as ufs2 put; the root directory takes DIR's mode,\n" +
+			"owner and times. /.snap is made unless -n.",
 		HideHelp:        true, // -h is FreeBSD's avgfpdir
 		HideHelpCommand: true,
 		Flags: []cli.Flag{
@@ -64,6 +71,7 @@ func newfsCommand() *cli.Command {
 			str("r", "sectors reserved at the end of the device"),
 			str("s", "filesystem size: sectors, or bytes with a suffix (1g, 100g, 1t)"),
 			boolf("t", "enable TRIM (sets FS_TRIM)"),
+			str("from", "fill the new filesystem from this host directory"),
 			boolf("help", "show this help"),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
@@ -96,6 +104,16 @@ func runNewfs(c *cli.Context) error {
 
 	if c.Bool("N") {
 		return newfsDryRun(out, target, p, sizeGiven, width)
+	}
+	from := c.String("from")
+	if from != "" {
+		fi, err := os.Stat(from)
+		if err != nil {
+			return exitf(1, "newfs: --from %s", posixText(err))
+		}
+		if !fi.IsDir() {
+			return exitf(1, "newfs: --from %s: not a directory; give the directory whose contents the filesystem should hold", from)
+		}
 	}
 
 	path, part, err := blockdev.ParseTarget(target)
@@ -171,10 +189,50 @@ func runNewfs(c *cli.Context) error {
 		cleanup() // an image made for this run goes again
 		return newfsError(target, err)
 	}
+	if from != "" {
+		return newfsFrom(ctx, dev, target, from, created, path)
+	}
 	if err := dev.Close(); err != nil {
 		return exitf(1, "newfs: %s: %v", target, err)
 	}
 	return nil
+}
+
+// newfsFrom fills the newly formatted dev from host directory dir through
+// the engine and closes it. An image file made by this run is removed if
+// filling fails. The engine runs without ordering its metadata writes
+// (mount -o async), as makefs writes: until the final Close marks it
+// clean, the new filesystem is of no use anyway.
+func newfsFrom(ctx context.Context, dev blockdev.Device, target, dir string, created bool, path string) error {
+	fsys, err := ufs.Open(dev, ufs.Options{UseReserve: true, Async: true})
+	if err != nil {
+		_ = dev.Close()
+		if created {
+			_ = os.Remove(path)
+		}
+		return exitf(1, "newfs: %s: opening the new filesystem: %v", target, err)
+	}
+	_, err = newfs.Populate(ctx, fsys, dir, newfs.CopyOptions{
+		Warn: func(err error) { fmt.Fprintf(os.Stderr, "ufs2: newfs: warning: %v\n", err) },
+	})
+	cerr := fsys.Close()
+	if err == nil && cerr != nil {
+		err = fmt.Errorf("%s: writing the filesystem: %w", target, cerr)
+	}
+	if err == nil {
+		return nil
+	}
+	if created {
+		_ = os.Remove(path)
+	}
+	if errors.Is(err, context.Canceled) {
+		return exitf(130, "newfs: interrupted while filling %s from %s", target, dir)
+	}
+	var ee *exitError
+	if errors.As(editError("newfs", target, err), &ee) && ee.msg != "" {
+		return exitf(1, "%s (filling from %s)", ee.msg, dir)
+	}
+	return exitf(1, "newfs: filling from %s: %v", dir, err)
 }
 
 // newfsDryRun is -N: compute and print, open nothing for writing. A target

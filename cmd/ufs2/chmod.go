@@ -1,0 +1,44 @@
+package main
+
+import (
+	"context"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ufs2/ufs2/tools"
+	"github.com/ufs2/ufs2/ufs"
+)
+
+func init() {
+	register(editCommand(&cli.Command{
+		Name:      "chmod",
+		Usage:     "change file modes in an unmounted UFS2 filesystem",
+		ArgsUsage: "MODE TARGET PATH...",
+		Description: "Sets the mode of each PATH (following a final symlink) in the filesystem on\n" +
+			"TARGET. MODE is octal (0755, 4755) or symbolic as for chmod(1): clauses\n" +
+			"[ugoa][+-=][rwxXst] separated by commas (u+x,g-w,o=r), or =u, =g, =o to\n" +
+			"copy bits; without u, g, o or a the umask's bits are left alone. A MODE that\n" +
+			"starts with '-' needs '--' before it. -R changes everything below each\n" +
+			"directory too, skipping symlinks.",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "R", Usage: "change directories and their contents"},
+		},
+		Action: chmodAction,
+	}))
+}
+
+func chmodAction(c *cli.Context) error {
+	if c.NArg() < 3 {
+		return exitf(64, "chmod: want MODE TARGET PATH...; see ufs2 chmod --help")
+	}
+	m, err := tools.ParseMode(c.Args().Get(0), processUmask())
+	if err != nil {
+		return exitf(1, "chmod: %v", err)
+	}
+	target := c.Args().Get(1)
+	return withFS(c, "chmod", target, func(ctx context.Context, fsys *ufs.FS) error {
+		return eachPath(ctx, "chmod", target, c.Args().Slice()[2:], func(p string) error {
+			return tools.Chmod(ctx, fsys, p, m, c.Bool("R"))
+		})
+	})
+}

@@ -1,0 +1,98 @@
+package tools
+
+// put: copy host files into an unmounted UFS2 filesystem.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+
+	"github.com/ufs2/ufs2/newfs"
+	"github.com/ufs2/ufs2/ondisk"
+	"github.com/ufs2/ufs2/ufs"
+)
+
+// PutOptions tunes Put.
+type PutOptions struct {
+	// Warn, if set, receives each non-fatal problem as it happens (an
+	// extended attribute with no FreeBSD namespace, or one the filesystem
+	// refused); they are also in PutResult.Warnings.
+	Warn func(error)
+}
+
+// PutResult counts what Put made.
+type PutResult = newfs.CopyResult
+
+// ErrPutHost wraps host-side failures of Put (a source that cannot be
+// read); it is newfs.ErrHost, where the copying is done.
+var ErrPutHost = newfs.ErrHost
+
+// Put copies the host file or tree src (a final symlink is copied as a
+// symlink) to dst in fsys, the mirror of Get:
+//
+// If dst is an existing directory and src is a directory, the contents of
+// src go into dst and dst takes src's attributes (so "put dir /" makes the
+// root a copy of dir); if dst is an existing directory and src is not, the
+// copy is dst/<base of src>; otherwise dst is created in its parent
+// directory, which must exist, replacing a non-directory of that name.
+//
+// What is preserved, and how existing names are treated, is newfs.Copier's
+// (it does the copying for newfs --from too): contents with holes and
+// all-zero blocks left as holes, permission bits with setuid, setgid and
+// sticky, owners, atime and mtime to the nanosecond, symlinks, hard links
+// within src, device nodes, fifos, sockets, and extended attributes (Linux
+// user.* as FreeBSD's user namespace, trusted.* as the system namespace).
+//
+// Put stops at the first error and when ctx is done; what it copied until
+// then stays.
+func Put(ctx context.Context, fsys *ufs.FS, src, dst string, opts PutOptions) (PutResult, error) {
+	c := newfs.NewCopier(fsys, newfs.CopyOptions{Warn: opts.Warn})
+	fi, err := os.Lstat(src)
+	if err != nil {
+		return c.Result(), fmt.Errorf("%w: %w", ErrPutHost, err)
+	}
+	dst = cleanPath(dst)
+	if ino, err := fsys.NameiFollow(dst); err == nil {
+		st, err := fsys.Stat(ino)
+		if err != nil {
+			return c.Result(), fmt.Errorf("%s: %w", dst, err)
+		}
+		if st.IsDir() {
+			if fi.IsDir() {
+				err = c.Fill(ctx, src, ino, dst)
+				return c.Result(), err
+			}
+			_, err = c.Entry(ctx, src, ino, dst, filepath.Base(src))
+			return c.Result(), err
+		}
+	} else if !errors.Is(err, ufs.ErrNotFound) {
+		return c.Result(), fmt.Errorf("%s: %w", dst, err)
+	}
+	parent, name, err := parentOf(fsys, dst)
+	if err != nil {
+		return c.Result(), err
+	}
+	_, err = c.Entry(ctx, src, parent, path.Dir(dst), name)
+	return c.Result(), err
+}
+
+// cleanPath makes p absolute and clean ("a/b/" is "/a/b").
+func cleanPath(p string) string { return path.Clean("/" + p) }
+
+// parentOf resolves the directory holding the last component of the clean
+// path p and returns it with that component. The root has no parent
+// (ErrInvalid).
+func parentOf(fsys *ufs.FS, p string) (ondisk.Ino, string, error) {
+	if p == "/" {
+		return 0, "", fmt.Errorf("/: %w: the root directory has no name in a parent", ufs.ErrInvalid)
+	}
+	dir, name := path.Split(p)
+	ino, err := fsys.NameiFollow(dir)
+	if err != nil {
+		return 0, "", fmt.Errorf("%s: %w", path.Clean(dir), err)
+	}
+	return ino, name, nil
+}
