@@ -30,14 +30,7 @@ type fsckReport struct {
 }
 
 // buildFsckBinary builds ufs2 once into a temporary directory.
-func buildFsckBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ufs2")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
+func buildFsckBinary(t *testing.T) string { return ufs2Binary(t) }
 
 // fsckRun runs the built binary and returns its stdout, stderr and exit
 // status.

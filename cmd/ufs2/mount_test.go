@@ -44,12 +44,8 @@ func TestHelperArgs(t *testing.T) {
 // mount command needs the real program) and a mount.ufs2 symlink to it.
 func buildUFS2(t *testing.T) (ufs2, helper string) {
 	t.Helper()
-	dir := t.TempDir()
-	ufs2 = filepath.Join(dir, "ufs2")
-	if out, err := exec.Command("go", "build", "-o", ufs2, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	helper = filepath.Join(dir, "mount.ufs2")
+	ufs2 = ufs2Binary(t)
+	helper = filepath.Join(t.TempDir(), "mount.ufs2")
 	if err := os.Symlink(ufs2, helper); err != nil {
 		t.Fatal(err)
 	}
