@@ -132,7 +132,7 @@ func (c *checker) readdir(d *desc, blk ondisk.Frag, buf []byte) (int, bool, erro
 		clear(buf[dp : dp+size])
 		le.PutUint16(buf[dp+4:], uint16(size))
 	}
-	if c.dofix(d, "DIRECTORY CORRUPTED") != 0 {
+	if c.dofix(d, KindBadDir, "DIRECTORY CORRUPTED") != 0 {
 		if err := c.writeFrags(blk, buf); err != nil {
 			return 0, false, err
 		}
@@ -170,15 +170,15 @@ func (c *checker) dircheck(d *desc, buf []byte, off int) bool {
 }
 
 // direrror reports a problem with directory ino.
-func (c *checker) direrror(ino ondisk.Ino, msg string) { c.fileerror(ino, ino, msg) }
+func (c *checker) direrror(ino ondisk.Ino, kind, msg string) { c.fileerror(ino, ino, kind, msg) }
 
 // fileerror reports a problem with inode ino seen from directory cwd.
-func (c *checker) fileerror(cwd, ino ondisk.Ino, msg string) {
+func (c *checker) fileerror(cwd, ino ondisk.Ino, kind, msg string) {
 	if ino < ondisk.RootIno || ino >= c.maxino {
 		if c.preen {
 			c.printf("%s: ", c.name)
 		}
-		c.pfatal(ino, "", "%s out-of-range inode number %d", msg, ino)
+		c.pfatal(kind, ino, "", "%s out-of-range inode number %d", msg, ino)
 		return
 	}
 	dp, err := c.ginode(ino)
@@ -194,7 +194,7 @@ func (c *checker) fileerror(cwd, ino ondisk.Ino, msg string) {
 			what = "DIR"
 		}
 	}
-	c.problem(ino, path, "%s", msg)
+	c.problem(kind, ino, path, "%s", msg)
 	if c.preen {
 		c.printf("%s: %s=%s\n", c.name, what, path)
 	} else {
@@ -325,7 +325,7 @@ func (c *checker) adjust(d *desc, lcnt int) error {
 	}
 	if int(dp.Nlink) == lcnt {
 		if c.resolved && c.preen && c.usedSoftdep {
-			return c.clri(d, "UNREF", true)
+			return c.clri(d, "UNREF", KindUnrefInode, true)
 		}
 		saved := c.resolved
 		ok, err := c.linkup(d.number, 0, "")
@@ -334,7 +334,7 @@ func (c *checker) adjust(d *desc, lcnt int) error {
 		}
 		if !ok {
 			c.resolved = saved
-			return c.clri(d, "UNREF", false)
+			return c.clri(d, "UNREF", KindUnrefInode, false)
 		}
 		lcnt--
 		if dp, err = c.ginode(d.number); err != nil {
@@ -352,11 +352,15 @@ func (c *checker) adjust(d *desc, lcnt int) error {
 		what = "DIR"
 	}
 	want := int(dp.Nlink) - lcnt
-	c.warn(d.number, "", "LINK COUNT %s%s COUNT %d SHOULD BE %d", what, c.prtinode(d.number, dp), dp.Nlink, want)
+	kind := KindLinkCountHigh
+	if lcnt < 0 {
+		kind = KindLinkCountLow
+	}
+	c.warn(kind, d.number, "", "LINK COUNT %s%s COUNT %d SHOULD BE %d", what, c.prtinode(d.number, dp), dp.Nlink, want)
 	if c.preen || c.usedSoftdep {
 		if lcnt < 0 {
 			c.printf("\n")
-			c.pfatal(d.number, "", "LINK COUNT INCREASING")
+			c.pfatal(KindLinkCountLow, d.number, "", "LINK COUNT INCREASING")
 			if c.preen {
 				return nil
 			}
@@ -456,7 +460,7 @@ func (c *checker) linkup(orphan, parentdir ondisk.Ino, name string) (bool, error
 	if lostdir {
 		what = "DIR"
 	}
-	c.warn(orphan, "", "UNREF %s%s", what, c.prtinode(orphan, dp))
+	c.warn(KindUnrefInode, orphan, "", "UNREF %s%s", what, c.prtinode(orphan, dp))
 	c.printf("\n")
 	if c.preen && dp.Size == 0 {
 		return false, nil
@@ -471,7 +475,7 @@ func (c *checker) linkup(orphan, parentdir ondisk.Ino, name string) (bool, error
 		if ino, ok := c.lookup(ondisk.RootIno, lfname); ok {
 			c.lfdir = ino
 		} else {
-			c.warn(0, "/"+lfname, "NO lost+found DIRECTORY")
+			c.warn(KindLostFound, 0, "/"+lfname, "NO lost+found DIRECTORY")
 			if c.preen || c.reply("CREATE") {
 				lf, err := c.allocdir(ondisk.RootIno, 0, lfmode)
 				if err != nil {
@@ -500,7 +504,7 @@ func (c *checker) linkup(orphan, parentdir ondisk.Ino, name string) (bool, error
 			}
 		}
 		if c.lfdir == 0 {
-			c.pfatal(0, "", "SORRY. CANNOT CREATE lost+found DIRECTORY")
+			c.pfatal(KindLostFound, 0, "", "SORRY. CANNOT CREATE lost+found DIRECTORY")
 			c.printf("\n\n")
 			return false, nil
 		}
@@ -510,7 +514,7 @@ func (c *checker) linkup(orphan, parentdir ondisk.Ino, name string) (bool, error
 		return false, err
 	}
 	if lp.Mode&ondisk.IFMT != ondisk.IFDIR {
-		c.pfatal(c.lfdir, "/"+lfname, "lost+found IS NOT A DIRECTORY")
+		c.pfatal(KindLostFound, c.lfdir, "/"+lfname, "lost+found IS NOT A DIRECTORY")
 		if !c.reply("REALLOCATE") {
 			return false, nil
 		}
@@ -520,7 +524,7 @@ func (c *checker) linkup(orphan, parentdir ondisk.Ino, name string) (bool, error
 			return false, err
 		}
 		if nl == 0 {
-			c.pfatal(0, "", "SORRY. CANNOT CREATE lost+found DIRECTORY\n\n")
+			c.pfatal(KindLostFound, 0, "", "SORRY. CANNOT CREATE lost+found DIRECTORY\n\n")
 			return false, nil
 		}
 		c.lfdir = nl
@@ -529,7 +533,7 @@ func (c *checker) linkup(orphan, parentdir ondisk.Ino, name string) (bool, error
 			return false, err
 		}
 		if n&altered == 0 {
-			c.pfatal(0, "", "SORRY. CANNOT CREATE lost+found DIRECTORY\n\n")
+			c.pfatal(KindLostFound, 0, "", "SORRY. CANNOT CREATE lost+found DIRECTORY\n\n")
 			return false, nil
 		}
 		od := &desc{typ: c.inoinfo(old).idtype(), fn: c.freeblock, number: old}
@@ -539,7 +543,7 @@ func (c *checker) linkup(orphan, parentdir ondisk.Ino, name string) (bool, error
 		c.inoinfo(old).link = 0
 	}
 	if c.inoinfo(c.lfdir).state != dfound {
-		c.pfatal(c.lfdir, "/"+lfname, "SORRY. NO lost+found DIRECTORY\n\n")
+		c.pfatal(KindLostFound, c.lfdir, "/"+lfname, "SORRY. NO lost+found DIRECTORY\n\n")
 		return false, nil
 	}
 	if name == "" {
@@ -550,7 +554,7 @@ func (c *checker) linkup(orphan, parentdir ondisk.Ino, name string) (bool, error
 		return false, err
 	}
 	if !ok {
-		c.pfatal(c.lfdir, "/"+lfname, "SORRY. NO SPACE IN lost+found DIRECTORY")
+		c.pfatal(KindLostFound, c.lfdir, "/"+lfname, "SORRY. NO SPACE IN lost+found DIRECTORY")
 		c.printf("\n\n")
 		return false, nil
 	}
@@ -590,7 +594,7 @@ func (c *checker) linkup(orphan, parentdir ondisk.Ino, name string) (bool, error
 // indirect block maps), or turns its fragment tail into a full block.
 func (c *checker) expanddir(ino ondisk.Ino, path string) (bool, error) {
 	sb := c.sb
-	c.warn(ino, path, "NO SPACE LEFT IN %s", path)
+	c.warn(KindLostFound, ino, path, "NO SPACE LEFT IN %s", path)
 	if !c.preen && !c.reply("EXPAND") {
 		return false, nil
 	}
@@ -601,7 +605,7 @@ func (c *checker) expanddir(ino ondisk.Ino, path string) (bool, error) {
 	filesize := int64(dp.Size)
 	lastlbn := int64(sb.Lblkno(filesize))
 	if dp.Mode&ondisk.IFMT != ondisk.IFDIR || filesize == 0 || lastlbn >= ondisk.NDaddr+sb.NINDIR() {
-		c.pfatal(ino, path, " (EXPANSION FAILED)\n")
+		c.pfatal(KindLostFound, ino, path, " (EXPANSION FAILED)\n")
 		return false, nil
 	}
 	emptyChunks := func(b []byte) {
@@ -619,7 +623,7 @@ func (c *checker) expanddir(ino ondisk.Ino, path string) (bool, error) {
 			}
 			nb := c.allocblk(int(sb.Frag))
 			if nb == 0 {
-				c.pfatal(ino, path, " (EXPANSION FAILED)\n")
+				c.pfatal(KindLostFound, ino, path, " (EXPANSION FAILED)\n")
 				return false, nil
 			}
 			buf := make([]byte, sb.Bsize)
@@ -645,7 +649,7 @@ func (c *checker) expanddir(ino ondisk.Ino, path string) (bool, error) {
 	}
 	nb := c.allocblk(int(sb.Frag))
 	if nb == 0 {
-		c.pfatal(ino, path, " (EXPANSION FAILED)\n")
+		c.pfatal(KindLostFound, ino, path, " (EXPANSION FAILED)\n")
 		return false, nil
 	}
 	buf := make([]byte, sb.Bsize)
@@ -661,7 +665,7 @@ func (c *checker) expanddir(ino ondisk.Ino, path string) (bool, error) {
 		if ib == 0 {
 			if ib = c.allocblk(int(sb.Frag)); ib == 0 {
 				c.releaseFrags(nb, int(sb.Frag))
-				c.pfatal(ino, path, " (EXPANSION FAILED)\n")
+				c.pfatal(KindLostFound, ino, path, " (EXPANSION FAILED)\n")
 				return false, nil
 			}
 			ibuf = make([]byte, sb.Bsize)

@@ -43,6 +43,11 @@
 // at anything else; in preen mode a filesystem marked clean is skipped unless
 // Force is set.
 //
+// Every Problem carries a Kind (kind.go) naming its class; Problem.Leak
+// tells the leaks (what preen repairs silently, the only inconsistencies
+// soft updates may leave after a crash) from damage, so that a program can
+// check a crashed image with No and Force and judge the result.
+//
 // # Exit status and deviations from fsck_ffs
 //
 // Report.ExitCode is what fsck_ffs 14 exits with (main.c checkfilesys,

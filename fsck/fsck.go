@@ -98,6 +98,7 @@ type Options struct {
 // Problem is one inconsistency found.
 type Problem struct {
 	Phase    string `json:"phase"`
+	Kind     string `json:"kind"` // one of the Kind constants; see Leak
 	Ino      uint32 `json:"ino,omitempty"`
 	Path     string `json:"path,omitempty"`
 	Message  string `json:"message"`
@@ -390,11 +391,18 @@ func (c *checker) pwarn(format string, args ...any) {
 	c.printf(format, args...)
 }
 
-// problem records an inconsistency.
-func (c *checker) problem(ino ondisk.Ino, path, format string, args ...any) {
+// problem records an inconsistency of the given kind (a Kind constant).
+func (c *checker) problem(kind string, ino ondisk.Ino, path, format string, args ...any) {
 	msg := strings.TrimSpace(fmt.Sprintf(format, args...))
-	c.problems = append(c.problems, Problem{Phase: c.phase, Ino: uint32(ino), Path: path, Message: msg})
-	c.log.Warn(msg, "phase", c.phase, "ino", uint32(ino), "path", path)
+	c.problems = append(c.problems, Problem{Phase: c.phase, Kind: kind, Ino: uint32(ino), Path: path, Message: msg})
+	c.log.Warn(msg, "phase", c.phase, "kind", kind, "ino", uint32(ino), "path", path)
+}
+
+// setKind changes the kind of the last problem recorded.
+func (c *checker) setKind(kind string) {
+	if n := len(c.problems); n > 0 {
+		c.problems[n-1].Kind = kind
+	}
 }
 
 // fixed marks the last problem as fixed (used where fsck_ffs fixes
@@ -406,15 +414,15 @@ func (c *checker) fixed() {
 }
 
 // warn prints a pwarn message and records it as a problem.
-func (c *checker) warn(ino ondisk.Ino, path, format string, args ...any) {
+func (c *checker) warn(kind string, ino ondisk.Ino, path, format string, args ...any) {
 	c.pwarn(format, args...)
-	c.problem(ino, path, format, args...)
+	c.problem(kind, ino, path, format, args...)
 }
 
 // pfatal reports an inconsistency fsck_ffs calls unexpected: when preening
 // it stops the check (exit 8), otherwise it prints and goes on.
-func (c *checker) pfatal(ino ondisk.Ino, path, format string, args ...any) {
-	c.problem(ino, path, format, args...)
+func (c *checker) pfatal(kind string, ino ondisk.Ino, path, format string, args ...any) {
+	c.problem(kind, ino, path, format, args...)
 	if !c.preen {
 		c.printf(format, args...)
 		if c.usedSoftdep {
@@ -424,15 +432,15 @@ func (c *checker) pfatal(ino ondisk.Ino, path, format string, args ...any) {
 	}
 	c.printf("%s: ", c.name)
 	c.printf(format, args...)
-	kind := " "
+	what := " "
 	if c.usedSoftdep {
-		kind = " SOFT UPDATE "
+		what = " SOFT UPDATE "
 	}
-	c.printf("\n%s: UNEXPECTED%sINCONSISTENCY; RUN fsck MANUALLY.\n", c.name, kind)
+	c.printf("\n%s: UNEXPECTED%sINCONSISTENCY; RUN fsck MANUALLY.\n", c.name, what)
 	c.resolved = false
 	if c.fatalErr == nil {
 		c.fatalErr = &abortError{msg: fmt.Sprintf("%s: unexpected%sinconsistency (%s); run fsck manually: %v",
-			c.name, strings.ToLower(kind), strings.TrimSpace(fmt.Sprintf(format, args...)), ErrAborted)}
+			c.name, strings.ToLower(what), strings.TrimSpace(fmt.Sprintf(format, args...)), ErrAborted)}
 	}
 }
 
@@ -444,7 +452,7 @@ func (c *checker) reply(question string) bool {
 		c.problems[n-1].Question = question
 	}
 	if c.preen {
-		c.pfatal(0, "", "%s? CANNOT BE ANSWERED WHEN PREENING", question)
+		c.pfatal(KindPreen, 0, "", "%s? CANNOT BE ANSWERED WHEN PREENING", question)
 		return false
 	}
 	persevere := question == "CONTINUE"

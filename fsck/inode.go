@@ -204,7 +204,7 @@ func (c *checker) ckinode(dp *ondisk.Dinode, d *desc) (int, error) {
 // directory short at the hole and asks for a second run.
 func (c *checker) emptyDirBlock(d *desc, newSize int64, direct bool) (int, error) {
 	path := c.getpathname(d.number, d.number)
-	c.pfatal(d.number, path, "DIRECTORY %s: CONTAINS EMPTY BLOCKS", path)
+	c.pfatal(KindBadDir, d.number, path, "DIRECTORY %s: CONTAINS EMPTY BLOCKS", path)
 	if !c.reply("ADJUST LENGTH") {
 		return keepOn, nil
 	}
@@ -258,10 +258,10 @@ func (c *checker) iblock(d *desc, isize int64) (int, error) {
 			}
 			msg := fmt.Sprintf("PARTIALLY TRUNCATED INODE I=%d", d.number)
 			if c.preen {
-				c.pfatal(d.number, "", "%s", msg)
+				c.pfatal(KindBadInode, d.number, "", "%s", msg)
 				break
 			}
-			if c.dofix(d, msg) != 0 {
+			if c.dofix(d, KindBadInode, msg) != 0 {
 				le.PutUint64(buf[i*8:], 0)
 				dirty = true
 			}
@@ -298,7 +298,7 @@ func (c *checker) iblock(d *desc, isize int64) (int, error) {
 			d.lbn += sizepb / int64(sb.Bsize)
 			if d.typ == typeData && isize > 0 {
 				path := c.getpathname(d.number, d.number)
-				c.pfatal(d.number, path, "DIRECTORY %s: CONTAINS EMPTY BLOCKS", path)
+				c.pfatal(KindBadDir, d.number, path, "DIRECTORY %s: CONTAINS EMPTY BLOCKS", path)
 				if c.reply("ADJUST LENGTH") {
 					dp, err := c.ginode(d.number)
 					if err != nil {
@@ -328,13 +328,13 @@ func howmany(x, y int64) int64 {
 
 // dofix decides whether to fix what d's walk found wrong: it asks once
 // per walk and remembers the answer.
-func (c *checker) dofix(d *desc, msg string) int {
+func (c *checker) dofix(d *desc, kind, msg string) int {
 	switch d.fixState {
 	case dontKnow:
 		if d.typ == typeData {
-			c.direrror(d.number, msg)
+			c.direrror(d.number, kind, msg)
 		} else {
-			c.warn(d.number, "", "%s", msg)
+			c.warn(kind, d.number, "", "%s", msg)
 		}
 		if c.preen {
 			c.printf(" (SALVAGED)\n")
@@ -357,7 +357,11 @@ func (c *checker) dofix(d *desc, msg string) int {
 // blkerror reports a bad or duplicate block and marks the inode to be
 // cleared.
 func (c *checker) blkerror(ino ondisk.Ino, kind string, blk ondisk.Frag) {
-	c.pfatal(ino, "", "%d %s I=%d", blk, kind, ino)
+	pk := KindBadBlock
+	if kind == "DUP" {
+		pk = KindDupBlock
+	}
+	c.pfatal(pk, ino, "", "%d %s I=%d", blk, kind, ino)
 	c.printf("\n")
 	st := c.inoinfo(ino)
 	switch st.state {
@@ -399,17 +403,17 @@ func (c *checker) freeblock(d *desc) int {
 }
 
 // clri clears inode d.number, giving back its blocks.
-func (c *checker) clri(d *desc, kind string, print bool) error {
+func (c *checker) clri(d *desc, what, kind string, print bool) error {
 	dp, err := c.ginode(d.number)
 	if err != nil {
 		return err
 	}
 	if print {
-		what := "FILE"
+		typ := "FILE"
 		if dp.Mode&ondisk.IFMT == ondisk.IFDIR {
-			what = "DIR"
+			typ = "DIR"
 		}
-		c.warn(d.number, "", "%s %s%s", kind, what, c.prtinode(d.number, dp))
+		c.warn(kind, d.number, "", "%s %s%s", what, typ, c.prtinode(d.number, dp))
 		c.printf("\n")
 	}
 	if !c.preen && !c.reply("CLEAR") {

@@ -34,7 +34,7 @@ func (c *checker) cglookup(g int, rebuild bool) (*cgbuf, error) {
 		return cb, nil
 	}
 	c.debugf("cylinder group %d: %v\n", g, why)
-	c.pfatal(0, "", "CYLINDER GROUP %d: INTEGRITY CHECK FAILED", g)
+	c.pfatal(KindBadCg, 0, "", "CYLINDER GROUP %d: INTEGRITY CHECK FAILED", g)
 	fresh := ondisk.NewCg(sb, cgx)
 	fresh.Initediblk = min(sb.Ipg, 2*sb.Inopb)
 	cb := &cgbuf{cg: fresh, bad: true}
@@ -232,7 +232,7 @@ func (c *checker) checkinode(ino ondisk.Ino, raw []byte) (bool, error) {
 		return false, err
 	}
 	if err := ondisk.VerifyDinodeHash(sb, raw); err != nil {
-		c.warn(ino, "", "INODE CHECK-HASH FAILED%s", c.prtinode(ino, dp))
+		c.warn(KindInodeCheckHash, ino, "", "INODE CHECK-HASH FAILED%s", c.prtinode(ino, dp))
 		if c.preen {
 			c.printf(" (FIXED)\n")
 			c.fixed()
@@ -249,7 +249,7 @@ func (c *checker) checkinode(ino ondisk.Ino, raw []byte) (bool, error) {
 	mode := dp.Mode & ondisk.IFMT
 	if mode == 0 {
 		if dp.Mode != 0 || dp.Size != 0 || dp.Db != [ondisk.NDaddr]ondisk.Frag{} || dp.Ib != [ondisk.NIaddr]ondisk.Frag{} {
-			c.pfatal(ino, "", "PARTIALLY ALLOCATED INODE I=%d", ino)
+			c.pfatal(KindBadInode, ino, "", "PARTIALLY ALLOCATED INODE I=%d", ino)
 			if c.reply("CLEAR") {
 				clearinode(dp)
 				if err := c.putInode(ino, dp); err != nil {
@@ -323,7 +323,11 @@ func (c *checker) checkinode(ino ondisk.Ino, raw []byte) (bool, error) {
 	}
 	blocks := uint64(d.entryno) * uint64(sb.Fsize/ondisk.DevBSize)
 	if dp.Blocks != blocks {
-		c.warn(ino, "", "INCORRECT BLOCK COUNT I=%d (%d should be %d)", ino, dp.Blocks, blocks)
+		kind := KindBlockCountHigh
+		if dp.Blocks < blocks {
+			kind = KindBlockCountLow
+		}
+		c.warn(kind, ino, "", "INCORRECT BLOCK COUNT I=%d (%d should be %d)", ino, dp.Blocks, blocks)
 		if c.preen {
 			c.printf(" (CORRECTED)\n")
 			c.fixed()
@@ -336,7 +340,7 @@ func (c *checker) checkinode(ino ondisk.Ino, raw []byte) (bool, error) {
 	}
 	if int64(dp.Size) > int64(ondisk.NDaddr)*int64(sb.Bsize) && d.lballoc < int64(sb.Lblkno(int64(dp.Size)-1)) {
 		fixsize := sb.Lblktosize(ondisk.Lbn(d.lballoc + 1))
-		c.warn(ino, "", "INODE %d: FILE SIZE %d BEYOND END OF ALLOCATED FILE, SIZE SHOULD BE %d", ino, dp.Size, fixsize)
+		c.warn(KindSizeBeyondEnd, ino, "", "INODE %d: FILE SIZE %d BEYOND END OF ALLOCATED FILE, SIZE SHOULD BE %d", ino, dp.Size, fixsize)
 		if c.preen {
 			c.printf(" (ADJUSTED)\n")
 			c.fixed()
@@ -362,7 +366,7 @@ func (c *checker) updateInode(ino ondisk.Ino, change func(*ondisk.Dinode)) error
 
 // unknown is checkinode's way out for an inode it cannot make sense of.
 func (c *checker) unknown(ino ondisk.Ino, dp *ondisk.Dinode) (bool, error) {
-	c.pfatal(ino, "", "UNKNOWN FILE TYPE I=%d", ino)
+	c.pfatal(KindBadInode, ino, "", "UNKNOWN FILE TYPE I=%d", ino)
 	st := c.inoinfo(ino)
 	st.state = fclear
 	if c.reply("CLEAR") {
@@ -393,7 +397,7 @@ func (c *checker) pass1check(d *desc) int {
 		c.blkerror(d.number, "BAD", blk)
 		p.badblk++
 		if p.badblk > maxBad {
-			if !c.excessive("EXCESSIVE BAD BLKS I=%d", d.number) {
+			if !c.excessive(KindBadBlock, "EXCESSIVE BAD BLKS I=%d", d.number) {
 				return stop
 			}
 			c.rerun = true
@@ -411,7 +415,7 @@ func (c *checker) pass1check(d *desc) int {
 			c.blkerror(d.number, "DUP", blk)
 			p.dupblk++
 			if p.dupblk > maxDup {
-				if !c.excessive("EXCESSIVE DUP BLKS I=%d", d.number) {
+				if !c.excessive(KindDupBlock, "EXCESSIVE DUP BLKS I=%d", d.number) {
 					return stop
 				}
 				c.rerun = true
@@ -432,8 +436,8 @@ func (c *checker) pass1check(d *desc) int {
 
 // excessive reports too many bad or duplicate blocks in one inode and asks
 // whether to go on; it returns false when the check must stop.
-func (c *checker) excessive(format string, ino ondisk.Ino) bool {
-	c.warn(ino, "", format, ino)
+func (c *checker) excessive(kind, format string, ino ondisk.Ino) bool {
+	c.warn(kind, ino, "", format, ino)
 	if c.preen {
 		c.printf(" (SKIPPING)\n")
 		return true
@@ -484,7 +488,7 @@ func (c *checker) eascan(ino ondisk.Ino, dp *ondisk.Dinode, d *desc) (bool, erro
 		return false, nil
 	}
 	c.debugf("%s\n", bad)
-	c.pfatal(ino, "", "CORRUPT EXTENDED ATTRIBUTES I=%d", ino)
+	c.pfatal(KindBadExtattr, ino, "", "CORRUPT EXTENDED ATTRIBUTES I=%d", ino)
 	if !c.reply("CLEAR") {
 		return false, nil
 	}

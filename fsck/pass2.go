@@ -42,7 +42,7 @@ func (c *checker) pass2() error {
 			continue
 		}
 		if inp.isize < minDirSize {
-			c.direrror(inp.number, "DIRECTORY TOO SHORT")
+			c.direrror(inp.number, KindBadDir, "DIRECTORY TOO SHORT")
 			inp.isize = roundup(minDirSize, ondisk.DirBlkSize)
 			if c.reply("FIX") {
 				size := inp.isize
@@ -54,9 +54,9 @@ func (c *checker) pass2() error {
 			path := c.getpathname(inp.number, inp.number)
 			msg := fmt.Sprintf("DIRECTORY %s: LENGTH %d NOT MULTIPLE OF %d", path, inp.isize, ondisk.DirBlkSize)
 			if c.usedSoftdep {
-				c.pfatal(inp.number, path, "%s", msg)
+				c.pfatal(KindBadDir, inp.number, path, "%s", msg)
 			} else {
-				c.warn(inp.number, path, "%s", msg)
+				c.warn(KindBadDir, inp.number, path, "%s", msg)
 			}
 			if c.preen {
 				c.printf(" (ADJUSTED)\n")
@@ -101,7 +101,7 @@ func (c *checker) pass2() error {
 		number, parent := inp.number, inp.parent
 		if inp.dotdot == 0 {
 			inp.dotdot = parent
-			c.fileerror(parent, number, "MISSING '..'")
+			c.fileerror(parent, number, KindBadDotdot, "MISSING '..'")
 			if !c.reply("FIX") {
 				continue
 			}
@@ -119,7 +119,7 @@ func (c *checker) pass2() error {
 		c.printf("BAD INODE NUMBER FOR '..' in DIR I=%d (%s)\n", number, path)
 		c.printf("CURRENTLY POINTS TO I=%d (%s), ", dotdot, c.getpathname(dotdot, dotdot))
 		c.printf("SHOULD POINT TO I=%d (%s)", parent, c.getpathname(parent, parent))
-		c.problem(number, path, "BAD INODE NUMBER FOR '..': POINTS TO I=%d, SHOULD POINT TO I=%d", dotdot, parent)
+		c.problem(KindBadDotdot, number, path, "BAD INODE NUMBER FOR '..': POINTS TO I=%d, SHOULD POINT TO I=%d", dotdot, parent)
 		if c.preen {
 			c.printf(" (FIXED)\n")
 			c.fixed()
@@ -190,7 +190,7 @@ func (c *checker) checkRoot() error {
 	root := ondisk.RootIno
 	switch c.inoinfo(root).state {
 	case ustate, 0:
-		c.pfatal(root, "/", "ROOT INODE UNALLOCATED")
+		c.pfatal(KindRoot, root, "/", "ROOT INODE UNALLOCATED")
 		if !c.reply("ALLOCATE") {
 			return fmt.Errorf("%w: root inode unallocated", ErrAborted)
 		}
@@ -202,7 +202,7 @@ func (c *checker) checkRoot() error {
 			return fmt.Errorf("%w: cannot allocate root inode", ErrAborted)
 		}
 	case dclear:
-		c.pfatal(root, "/", "DUPS/BAD IN ROOT INODE")
+		c.pfatal(KindRoot, root, "/", "DUPS/BAD IN ROOT INODE")
 		if c.reply("REALLOCATE") {
 			return c.reallocRoot()
 		}
@@ -210,7 +210,7 @@ func (c *checker) checkRoot() error {
 			return fmt.Errorf("%w: bad root inode", ErrAborted)
 		}
 	case fstate, fclear, fzlink:
-		c.pfatal(root, "/", "ROOT INODE NOT DIRECTORY")
+		c.pfatal(KindRoot, root, "/", "ROOT INODE NOT DIRECTORY")
 		if c.reply("REALLOCATE") {
 			return c.reallocRoot()
 		}
@@ -250,21 +250,21 @@ func (c *checker) pass2check(d *desc) int {
 	if d.entryno == 0 {
 		if e.ino() != 0 && e.name() == "." {
 			if e.ino() != d.number {
-				c.direrror(d.number, "BAD INODE NUMBER FOR '.'")
+				c.direrror(d.number, KindBadDot, "BAD INODE NUMBER FOR '.'")
 				e.setIno(d.number)
 				if c.reply("FIX") {
 					ret |= altered
 				}
 			}
 			if e.dtype() != ondisk.DTDir {
-				c.direrror(d.number, "BAD TYPE VALUE FOR '.'")
+				c.direrror(d.number, KindBadDot, "BAD TYPE VALUE FOR '.'")
 				e.setDtype(ondisk.DTDir)
 				if c.reply("FIX") {
 					ret |= altered
 				}
 			}
 		} else {
-			c.direrror(d.number, "MISSING '.'")
+			c.direrror(d.number, KindBadDot, "MISSING '.'")
 			entrysize := ondisk.DirectSize(1)
 			switch {
 			case e.ino() != 0 && e.name() != "..":
@@ -288,7 +288,7 @@ func (c *checker) pass2check(d *desc) int {
 					ret |= altered
 				}
 			case e.reclen() < entrysize:
-				c.pfatal(d.number, "", "CANNOT FIX, INSUFFICIENT SPACE TO ADD '.'\n")
+				c.pfatal(KindBadDot, d.number, "", "CANNOT FIX, INSUFFICIENT SPACE TO ADD '.'\n")
 			case e.reclen() < 2*entrysize:
 				e.put(d.number, e.reclen(), ondisk.DTDir, ".")
 				if c.reply("FIX") {
@@ -337,7 +337,7 @@ func (c *checker) pass2check(d *desc) int {
 	if e.ino() != 0 && e.name() == ".." {
 		inp.dotdot = e.ino()
 		if e.dtype() != ondisk.DTDir {
-			c.direrror(d.number, "BAD TYPE VALUE FOR '..'")
+			c.direrror(d.number, KindBadDotdot, "BAD TYPE VALUE FOR '..'")
 			e.setDtype(ondisk.DTDir)
 			if c.reply("FIX") {
 				ret |= altered
@@ -349,7 +349,7 @@ func (c *checker) pass2check(d *desc) int {
 	case e.ino() != 0 && e.name() != ".":
 		// fsck_ffs gives up here ("CANNOT FIX"); the entry is moved
 		// elsewhere and ".." takes its place.
-		c.fileerror(inp.parent, d.number, "MISSING '..'")
+		c.fileerror(inp.parent, d.number, KindBadDotdot, "MISSING '..'")
 		c.pwarn("SECOND ENTRY IN DIRECTORY CONTAINS %q", e.name())
 		if !c.reply("MOVE IT AND ADD '..'") {
 			inp.dotdot = noDotdot
@@ -365,12 +365,12 @@ func (c *checker) pass2check(d *desc) int {
 		}
 		ret |= altered
 	case e.reclen() < entrysize:
-		c.fileerror(inp.parent, d.number, "MISSING '..'")
-		c.pfatal(d.number, "", "CANNOT FIX, INSUFFICIENT SPACE TO ADD '..'\n")
+		c.fileerror(inp.parent, d.number, KindBadDotdot, "MISSING '..'")
+		c.pfatal(KindBadDotdot, d.number, "", "CANNOT FIX, INSUFFICIENT SPACE TO ADD '..'\n")
 		inp.dotdot = noDotdot
 	case inp.parent != 0:
 		inp.dotdot = inp.parent
-		c.fileerror(inp.parent, d.number, "MISSING '..'")
+		c.fileerror(inp.parent, d.number, KindBadDotdot, "MISSING '..'")
 		e.put(inp.parent, e.reclen(), ondisk.DTDir, "..")
 		if c.reply("FIX") {
 			ret |= altered
@@ -392,7 +392,7 @@ func (c *checker) chk2(d *desc, ret int) int {
 	}
 	if e.namlen() <= 2 && e.namlen() > 0 && e.b[8] == '.' && d.entryno >= 2 {
 		if e.namlen() == 1 {
-			c.direrror(d.number, "EXTRA '.' ENTRY")
+			c.direrror(d.number, KindBadDot, "EXTRA '.' ENTRY")
 			e.setIno(0)
 			if c.reply("FIX") {
 				ret |= altered
@@ -400,7 +400,7 @@ func (c *checker) chk2(d *desc, ret int) int {
 			return keepOn | ret
 		}
 		if e.b[9] == '.' {
-			c.direrror(d.number, "EXTRA '..' ENTRY")
+			c.direrror(d.number, KindBadDotdot, "EXTRA '..' ENTRY")
 			e.setIno(0)
 			if c.reply("FIX") {
 				ret |= altered
@@ -413,10 +413,10 @@ func (c *checker) chk2(d *desc, ret int) int {
 	ino := e.ino()
 	switch {
 	case ino >= c.maxino:
-		c.fileerror(d.number, ino, "I OUT OF RANGE")
+		c.fileerror(d.number, ino, KindBadEntry, "I OUT OF RANGE")
 		remove = c.reply("REMOVE")
 	case (ino == ondisk.WhiteoutIno && e.dtype() != ondisk.DTWht) || (ino != ondisk.WhiteoutIno && e.dtype() == ondisk.DTWht):
-		c.fileerror(d.number, ino, "BAD WHITEOUT ENTRY")
+		c.fileerror(d.number, ino, KindBadEntry, "BAD WHITEOUT ENTRY")
 		e.setIno(ondisk.WhiteoutIno)
 		e.setDtype(ondisk.DTWht)
 		if c.reply("FIX") {
@@ -445,7 +445,7 @@ func (c *checker) checkEntryTarget(d *desc, e *dirent) (bool, int) {
 			if d.entryno <= 2 {
 				return false, 0
 			}
-			c.fileerror(d.number, ino, "UNALLOCATED")
+			c.fileerror(d.number, ino, KindBadEntry, "UNALLOCATED")
 			return c.reply("REMOVE"), 0
 		case dclear, fclear:
 			if d.entryno <= 2 {
@@ -458,9 +458,17 @@ func (c *checker) checkEntryTarget(d *desc, e *dirent) (bool, int) {
 			case !c.preen && !c.usedSoftdep:
 				msg = "ZERO LENGTH DIRECTORY"
 			default:
+				// fsck_ffs removes the entry without a word (soft
+				// updates never write one before the directory's
+				// first block); recorded, not printed, so that a
+				// program can see it.
+				c.problem(KindBadEntry, ino, c.getpathname(d.number, ino), "ENTRY NAMING ZERO LENGTH DIRECTORY REMOVED")
+				if c.preen || !c.noWrite {
+					c.fixed()
+				}
 				return true, 0
 			}
-			c.fileerror(d.number, ino, msg)
+			c.fileerror(d.number, ino, KindBadEntry, msg)
 			if c.reply("REMOVE") {
 				return true, 0
 			}
@@ -493,7 +501,7 @@ func (c *checker) checkEntryTarget(d *desc, e *dirent) (bool, int) {
 		// A file, or a directory whose parent is settled.
 		ret := 0
 		if e.dtype() != c.inoinfo(ino).dtype() {
-			c.fileerror(d.number, ino, "BAD TYPE VALUE")
+			c.fileerror(d.number, ino, KindBadEntry, "BAD TYPE VALUE")
 			e.setDtype(c.inoinfo(ino).dtype())
 			if c.reply("FIX") {
 				ret = altered
@@ -528,7 +536,7 @@ func (c *checker) fixExtraneous(inp *dirInfo, d *desc) bool {
 		}
 		newname += e.name()
 		oldname := c.getpathname(number, number)
-		c.warn(number, newname, "%s IS AN EXTRANEOUS HARD LINK TO DIRECTORY %s", newname, oldname)
+		c.warn(KindExtraDirLink, number, newname, "%s IS AN EXTRANEOUS HARD LINK TO DIRECTORY %s", newname, oldname)
 		if c.preen {
 			c.printf(" (REMOVED)\n")
 			c.fixed()
@@ -538,7 +546,7 @@ func (c *checker) fixExtraneous(inp *dirInfo, d *desc) bool {
 	}
 	oldname := c.getpathname(inp.parent, number)
 	newname := c.getpathname(number, number)
-	c.warn(number, oldname, "%s IS AN EXTRANEOUS HARD LINK TO DIRECTORY %s", oldname, newname)
+	c.warn(KindExtraDirLink, number, oldname, "%s IS AN EXTRANEOUS HARD LINK TO DIRECTORY %s", oldname, newname)
 	if !c.preen && !c.reply("REMOVE") {
 		return false
 	}

@@ -28,10 +28,10 @@ func (c *checker) pass3() error {
 		}
 		if c.preen && c.resolved && c.usedSoftdep && isDunfound(state) {
 			// Soft updates: an unreferenced directory is thrown away in
-			// pass 4.
-			if inp.dotdot >= ondisk.RootIno && inp.dotdot != noDotdot {
-				c.inoinfo(inp.dotdot).link++
-			}
+			// pass 4, which gives back the link its ".." took
+			// (giveBackDotdot); giving it back here as well, as
+			// fsck_ffs does (it gives nothing back in pass 4), would
+			// count it twice.
 			continue
 		}
 		loopcnt := int64(0)
@@ -62,14 +62,14 @@ func (c *checker) pass3() error {
 			c.propagate()
 			continue
 		}
-		c.pfatal(orphan, "", "ORPHANED DIRECTORY LOOP DETECTED I=%d", orphan)
+		c.pfatal(KindDirLoop, orphan, "", "ORPHANED DIRECTORY LOOP DETECTED I=%d", orphan)
 		if !c.reply("RECONNECT") {
 			continue
 		}
 		parent := inp.parent
 		name, ok := c.findName(parent, orphan)
 		if !ok {
-			c.pfatal(orphan, "", "COULD NOT FIND NAME IN PARENT DIRECTORY")
+			c.pfatal(KindDirLoop, orphan, "", "COULD NOT FIND NAME IN PARENT DIRECTORY")
 		}
 		linked, err := c.linkup(orphan, parent, name)
 		if err != nil {
@@ -155,7 +155,7 @@ func (c *checker) pass4sweep(dirsFirst bool) error {
 			switch st.state {
 			case fzlink, dzlink:
 				if st.link == 0 {
-					err = c.clri(d, "UNREF", true)
+					err = c.clri(d, "UNREF", KindUnrefInode, true)
 					break
 				}
 				fallthrough
@@ -164,19 +164,19 @@ func (c *checker) pass4sweep(dirsFirst bool) error {
 					err = c.adjust(d, int(n))
 				}
 			case dstate:
-				err = c.clri(d, "UNREF", true)
+				err = c.clri(d, "UNREF", KindUnrefInode, true)
 			case dclear:
 				dp, gerr := c.ginode(ino)
 				if gerr != nil {
 					return gerr
 				}
 				if dp.Size == 0 {
-					err = c.clri(d, "ZERO LENGTH", true)
+					err = c.clri(d, "ZERO LENGTH", KindUnrefInode, true)
 					break
 				}
-				err = c.clri(d, "BAD/DUP", true)
+				err = c.clri(d, "BAD/DUP", KindBadInode, true)
 			case fclear:
-				err = c.clri(d, "BAD/DUP", true)
+				err = c.clri(d, "BAD/DUP", KindBadInode, true)
 			}
 			if err != nil {
 				return err
@@ -211,6 +211,7 @@ func (c *checker) pass5() error {
 	fixCs := &desc{typ: typeAddr}
 	fixMaps := &desc{typ: typeAddr}
 	fixSum := &desc{typ: typeAddr}
+	mapsProblem := -1
 	fr := int64(sb.Frag)
 	for g := 0; g < int(sb.Ncg); g++ {
 		c.progress(float64(g) * 100 / float64(sb.Ncg))
@@ -224,7 +225,7 @@ func (c *checker) pass5() error {
 		}
 		cg := cb.cg
 		if cb.bad && !cb.dirty {
-			c.pfatal(0, "", "CG %d: BAD MAGIC NUMBER\n", g)
+			c.pfatal(KindBadCg, 0, "", "CG %d: BAD MAGIC NUMBER\n", g)
 		}
 		nc := ondisk.NewCg(sb, cgx)
 		nc.Time, nc.OldTime, nc.Unrefs = cg.Time, cg.OldTime, cg.Unrefs
@@ -303,7 +304,7 @@ func (c *checker) pass5() error {
 		cstotal.Nbfree += int64(nc.Cs.Nbfree)
 		cstotal.Nifree += int64(nc.Cs.Nifree)
 		cstotal.Ndir += int64(nc.Cs.Ndir)
-		if nc.Cs != c.cs[g] && c.dofix(fixCs, "FREE BLK COUNT(S) WRONG IN SUPERBLK") != 0 {
+		if nc.Cs != c.cs[g] && c.dofix(fixCs, KindSummary, "FREE BLK COUNT(S) WRONG IN SUPERBLK") != 0 {
 			c.cs[g] = nc.Cs
 			c.sbDirty = true
 		}
@@ -317,7 +318,7 @@ func (c *checker) pass5() error {
 		var oldHdr, newHdr [ondisk.CgHeaderSize]byte
 		cg.CgHeader.Encode(oldHdr[:])
 		nc.CgHeader.Encode(newHdr[:])
-		if oldHdr != newHdr && c.dofix(fixSum, "SUMMARY INFORMATION BAD") != 0 {
+		if oldHdr != newHdr && c.dofix(fixSum, KindSummary, "SUMMARY INFORMATION BAD") != 0 {
 			cg.CgHeader = nc.CgHeader
 			c.cgdirty(cb)
 		}
@@ -325,15 +326,31 @@ func (c *checker) pass5() error {
 			c.updateMaps(cg, nc)
 		}
 		lo, hi := int(nc.Iusedoff), int(nc.Nextfreeoff)
-		if !bytes.Equal(cg.B[lo:hi], nc.B[lo:hi]) && c.dofix(fixMaps, "BLK(S) MISSING IN BIT MAPS") != 0 {
-			copy(cg.B[lo:hi], nc.B[lo:hi])
-			c.cgdirty(cb)
+		if !bytes.Equal(cg.B[lo:hi], nc.B[lo:hi]) {
+			// One problem stands for every group's maps (fsck_ffs asks
+			// once); its kind is the worst found: something in use
+			// but marked free, or only leaks.
+			kind := KindBitmapLeak
+			if mapsMissing(sb, cg, nc) {
+				kind = KindBitmapMissing
+			}
+			n := len(c.problems)
+			if c.dofix(fixMaps, kind, "BLK(S) MISSING IN BIT MAPS") != 0 {
+				copy(cg.B[lo:hi], nc.B[lo:hi])
+				c.cgdirty(cb)
+			}
+			switch {
+			case len(c.problems) > n && c.problems[n].Message == "BLK(S) MISSING IN BIT MAPS":
+				mapsProblem = n
+			case kind == KindBitmapMissing && mapsProblem >= 0:
+				c.problems[mapsProblem].Kind = kind
+			}
 		}
 		c.cgRelease(g)
 	}
 	cstotal.Numclusters = c.sb.Cstotal.Numclusters
 	cstotal.Spare = c.sb.Cstotal.Spare
-	if cstotal != sb.Cstotal && c.dofix(fixCs, "SUMMARY BLK COUNT(S) WRONG IN SUPERBLK") != 0 {
+	if cstotal != sb.Cstotal && c.dofix(fixCs, KindSummary, "SUMMARY BLK COUNT(S) WRONG IN SUPERBLK") != 0 {
 		sb.Cstotal = cstotal
 		sb.Ronly = 0
 		sb.Fmod = 0
@@ -343,6 +360,23 @@ func (c *checker) pass5() error {
 }
 
 func setbit(m []byte, i int64) { m[i>>3] |= 1 << (i & 7) }
+
+// mapsMissing reports whether group maps claimed (on disk) mark free an
+// inode or a fragment that found (rebuilt from what is in use) marks in
+// use.
+func mapsMissing(sb *ondisk.Superblock, claimed, found *ondisk.CylGroup) bool {
+	for i := int64(0); i < int64(sb.Ipg); i++ {
+		if found.InodeUsed(i) && !claimed.InodeUsed(i) {
+			return true
+		}
+	}
+	for f := int64(0); f < int64(found.Ndblk); f++ {
+		if claimed.FragFree(f) && !found.FragFree(f) {
+			return true
+		}
+	}
+	return false
+}
 
 // entryTargets lists the inodes the entries of directory ino name, "."
 // and ".." aside.
@@ -386,7 +420,7 @@ func (c *checker) updateMaps(old, nc *ondisk.CylGroup) {
 	sb := c.sb
 	excess := old.Cs.Ndir - nc.Cs.Ndir
 	if excess < 0 {
-		c.pfatal(0, "", "LOST %d DIRECTORIES\n", -excess)
+		c.pfatal(KindBadCg, 0, "", "LOST %d DIRECTORIES\n", -excess)
 	}
 	base := int64(old.Cgx) * int64(sb.Ipg)
 	c.compareMaps(func(i int64) bool { return nc.InodeUsed(i) }, func(i int64) bool { return old.InodeUsed(i) },

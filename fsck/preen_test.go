@@ -30,6 +30,29 @@ func TestPreen(t *testing.T) {
 			e := m.entryOf(f)
 			le.PutUint32(m.b[e.off:], 0)
 		}},
+		{"unreferenced directory", true, "UNREF DIR", func(t *testing.T, m *img) {
+			// A directory whose name's removal reached the disk before
+			// its inode was freed: its ".." link of the parent is given
+			// back once, not twice.
+			var dir string
+			for _, d := range m.dirs() {
+				leaf := d != ""
+				for _, e := range m.entries(m.lookup(d))[2:] {
+					if e.dtype == ondisk.DTDir {
+						leaf = false
+					}
+				}
+				if leaf {
+					dir = d
+					break
+				}
+			}
+			if dir == "" {
+				t.Fatal("no directory without subdirectories in the image")
+			}
+			e := m.entryOf(dir)
+			le.PutUint32(m.b[e.off:], 0)
+		}},
 		{"link count too high", true, "(ADJUSTED)", func(t *testing.T, m *img) {
 			ino := m.lookup(pick(t, m, 1, 40000, 1)[0])
 			dp := m.inode(ino)
@@ -73,6 +96,19 @@ func TestPreen(t *testing.T) {
 			m := openImg(t, b)
 			tc.apply(t, m)
 			softdepDirty(m)
+			// What -n -f finds is all leaks exactly when a preen may
+			// repair it.
+			nrep, _, nout, _ := check(t, b, Options{Mode: No, Force: true})
+			leaks := true // nothing found counts as only leaks
+			for _, p := range nrep.Problems {
+				if p.Kind == "" {
+					t.Errorf("problem %q has no kind", p.Message)
+				}
+				leaks = leaks && p.Leak()
+			}
+			if leaks != tc.fixes {
+				t.Errorf("fsck -n -f: all problems leaks = %v, want %v: %+v\n%s", leaks, tc.fixes, nrep.Problems, nout)
+			}
 			rep, after, out, err := check(t, b, Options{Mode: Preen})
 			if testing.Verbose() {
 				t.Logf("fsck -p:\n%s", out)
@@ -108,6 +144,108 @@ func TestPreen(t *testing.T) {
 				t.Errorf("preen wrote nothing")
 			}
 			mustBeClean(t, after, "after preen:\n"+out)
+		})
+	}
+}
+
+// TestProblemKinds checks the kind each report site gives, with -n -f.
+func TestProblemKinds(t *testing.T) {
+	tests := []struct {
+		name  string
+		spec  imageSpec
+		kinds []string // every kind expected among the problems
+		apply func(t *testing.T, m *img)
+	}{
+		{"block count too high", specSmall, []string{KindBlockCountHigh}, func(t *testing.T, m *img) {
+			ino := m.lookup(pick(t, m, 1000, 40000, 1)[0])
+			dp := m.inode(ino)
+			dp.Blocks += 8
+			m.putInode(ino, dp)
+		}},
+		{"block count too low", specSmall, []string{KindBlockCountLow}, func(t *testing.T, m *img) {
+			ino := m.lookup(pick(t, m, 1000, 40000, 1)[0])
+			dp := m.inode(ino)
+			dp.Blocks -= 2
+			m.putInode(ino, dp)
+		}},
+		{"inode in use marked free", specSmall, []string{KindBitmapMissing}, func(t *testing.T, m *img) {
+			ino := m.lookup(pick(t, m, 1, 40000, 1)[0])
+			g := m.sb.InoToCg(ino)
+			cg := m.cg(g)
+			cg.SetInodeUsed(int64(ino)%int64(m.sb.Ipg), false)
+			cg.Sync()
+		}},
+		{"block in use marked free", specSmall, []string{KindBitmapMissing}, func(t *testing.T, m *img) {
+			dp := m.inode(m.lookup(pick(t, m, 1000, 40000, 1)[0]))
+			f := dp.Db[0]
+			g := m.sb.Dtog(f)
+			cg := m.cg(g)
+			cg.SetFragFree(int64(m.sb.Dtogd(f)), true)
+			cg.Sync()
+		}},
+		// A leak in group 0 and a block marked free in group 1: the one
+		// maps problem takes the worse kind.
+		{"leak then missing", specMulti, []string{KindBitmapMissing}, func(t *testing.T, m *img) {
+			cg := m.cg(0)
+			for f := int64(cg.Ndblk) - 1; f > 0; f-- {
+				if cg.FragFree(f) {
+					cg.SetFragFree(f, false)
+					break
+				}
+			}
+			cg.Sync()
+			var victim ondisk.Frag
+			for _, p := range m.files(1, 1<<30) {
+				dp := m.inode(m.lookup(p))
+				if dp.Db[0] != 0 && m.sb.Dtog(dp.Db[0]) > 0 {
+					victim = dp.Db[0]
+					break
+				}
+			}
+			if victim == 0 {
+				t.Skip("no file with data outside group 0")
+			}
+			g := m.sb.Dtog(victim)
+			cg = m.cg(g)
+			cg.SetFragFree(int64(m.sb.Dtogd(victim)), true)
+			cg.Sync()
+		}},
+		{"unreferenced file", specSmall, []string{KindUnrefInode}, func(t *testing.T, m *img) {
+			e := m.entryOf(pick(t, m, 1000, 40000, 1)[0])
+			le.PutUint32(m.b[e.off:], 0)
+		}},
+		{"entry naming a free inode", specSmall, []string{KindBadEntry}, func(t *testing.T, m *img) {
+			e := m.entryOf(pick(t, m, 1, 40000, 1)[0])
+			le.PutUint32(m.b[e.off:], uint32(m.freeInode()))
+		}},
+		{"link count too low", specSmall, []string{KindLinkCountLow}, func(t *testing.T, m *img) {
+			ino := m.lookup(pick(t, m, 1, 40000, 1)[0])
+			dp := m.inode(ino)
+			dp.Nlink = 0
+			m.putInode(ino, dp)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := image(t, tc.spec)
+			m := openImg(t, b)
+			tc.apply(t, m)
+			rep, _, out, _ := check(t, b, Options{Mode: No, Force: true})
+			have := map[string]bool{}
+			for _, p := range rep.Problems {
+				if p.Kind == "" {
+					t.Errorf("problem %q has no kind", p.Message)
+				}
+				have[p.Kind] = true
+			}
+			for _, k := range tc.kinds {
+				if !have[k] {
+					t.Errorf("no problem of kind %s: %+v\n%s", k, rep.Problems, out)
+				}
+			}
+			if have[KindBitmapMissing] && have[KindBitmapLeak] {
+				t.Errorf("maps reported both as leak and missing: %+v", rep.Problems)
+			}
 		})
 	}
 }

@@ -21,7 +21,7 @@ func (c *checker) setup() (bool, error) {
 	}
 	if c.noWrite {
 		if c.preen {
-			c.pfatal(0, "", "NO WRITE ACCESS")
+			c.pfatal(KindPreen, 0, "", "NO WRITE ACCESS")
 			return false, c.fatalErr
 		}
 		c.printf(" (NO WRITE)")
@@ -70,11 +70,11 @@ func (c *checker) setup() (bool, error) {
 	c.maxfsblk = sb.Size
 	c.maxino = ondisk.Ino(uint64(sb.Ncg) * uint64(sb.Ipg))
 	if uint64(sb.Ncg)*uint64(sb.Ipg) > 1<<32-1 {
-		c.pfatal(0, "", "TOO MANY INODES (%d GROUPS OF %d)\n", sb.Ncg, sb.Ipg)
+		c.pfatal(KindSuperblock, 0, "", "TOO MANY INODES (%d GROUPS OF %d)\n", sb.Ncg, sb.Ipg)
 		return false, ErrNoSuperblock
 	}
 	if sb.Optim != ondisk.FSOptTime && sb.Optim != ondisk.FSOptSpace {
-		c.pfatal(0, "", "UNDEFINED OPTIMIZATION IN SUPERBLOCK")
+		c.pfatal(KindSuperblock, 0, "", "UNDEFINED OPTIMIZATION IN SUPERBLOCK")
 		if c.reply("SET TO DEFAULT") {
 			sb.Optim = ondisk.FSOptTime
 			c.sbDirty = true
@@ -90,7 +90,7 @@ func (c *checker) setup() (bool, error) {
 	c.cs = make([]ondisk.Csum, sb.Ncg)
 	raw := make([]byte, sb.Fragroundup(int64(sb.Cssize)))
 	if err := c.readAt(raw, sb.FragOffset(sb.Csaddr)); err != nil {
-		c.pfatal(0, "", "BAD SUMMARY INFORMATION")
+		c.pfatal(KindSuperblock, 0, "", "BAD SUMMARY INFORMATION")
 		if !c.reply("CONTINUE") {
 			return false, err
 		}
@@ -142,7 +142,7 @@ func (c *checker) readsb(listerr bool) (bool, error) {
 		case errors.Is(err, ondisk.ErrCheckHash) && cand != nil:
 			// STDSB_NOHASHFAIL: take it, and offer to fix the hash.
 			sb, loc = cand, where
-			c.warn(0, "", "SUPERBLOCK CHECK-HASH FAILED: %v", err)
+			c.warn(KindSuperblock, 0, "", "SUPERBLOCK CHECK-HASH FAILED: %v", err)
 			if c.preen {
 				c.printf(" (FIXED)\n")
 				c.fixed()
@@ -155,7 +155,7 @@ func (c *checker) readsb(listerr bool) (bool, error) {
 			return false, fmt.Errorf("%s: %w", c.name, err)
 		default:
 			c.printf("Cannot find file system superblock\n")
-			c.problem(0, "", "cannot find file system superblock: %v", err)
+			c.problem(KindSuperblock, 0, "", "cannot find file system superblock: %v", err)
 			return false, nil
 		}
 		if _, rerr := c.dev.ReadAt(raw, loc); rerr != nil && rerr != io.EOF {
@@ -187,7 +187,7 @@ func (c *checker) readsb(listerr bool) (bool, error) {
 		msg := fmt.Sprintf("VALUES IN SUPER BLOCK LSB=%d DISAGREE WITH THOSE IN\nLAST ALTERNATE LSB=%d\n",
 			loc/ondisk.DevBSize, altLoc/ondisk.DevBSize)
 		c.printf("%s", msg)
-		c.problem(0, "", "%s", msg)
+		c.problem(KindSuperblock, 0, "", "%s", msg)
 		if !c.reply("IGNORE ALTERNATE SUPER BLOCK") {
 			c.sb = nil
 			return false, c.fatalErr
@@ -210,7 +210,7 @@ func (c *checker) probeSuperblock() error {
 	}
 	if err != nil {
 		c.printf("Cannot find file system superblock\n")
-		c.problem(0, "", "cannot find file system superblock: %v", err)
+		c.problem(KindSuperblock, 0, "", "cannot find file system superblock: %v", err)
 		return fmt.Errorf("%w: %v", ErrNoSuperblock, err)
 	}
 	altRaw := make([]byte, ondisk.SblockSize)
@@ -220,7 +220,7 @@ func (c *checker) probeSuperblock() error {
 	}
 	alt, _ := ondisk.DecodeSuperblock(altRaw)
 	if bad := sbMismatches(sb, alt); len(bad) > 0 {
-		c.problem(0, "", "superblock disagrees with the backup in the last group: %s", strings.Join(bad, ", "))
+		c.problem(KindSuperblock, 0, "", "superblock disagrees with the backup in the last group: %s", strings.Join(bad, ", "))
 		return fmt.Errorf("%w: superblock disagrees with the backup in the last group", ErrNoSuperblock)
 	}
 	return nil
@@ -392,7 +392,7 @@ func (c *checker) finish(markClean bool) error {
 	sb := c.sb
 	usedAlt := c.sbLoc != sb.Sblockloc
 	if usedAlt && !c.preen {
-		c.problem(0, "", "superblock read from a backup at %d", c.sbLoc/ondisk.DevBSize)
+		c.problem(KindSuperblock, 0, "", "superblock read from a backup at %d", c.sbLoc/ondisk.DevBSize)
 		if c.reply("UPDATE STANDARD SUPERBLOCK") {
 			c.sbLoc = sb.Sblockloc
 			sb.Sblockactualloc = sb.Sblockloc

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ufs2/ufs2/alloc"
 	"github.com/ufs2/ufs2/ondisk"
+	"github.com/ufs2/ufs2/softdep"
 )
 
 // Block allocation for a file's data: FreeBSD's ffs_balloc_ufs2.
@@ -104,6 +105,21 @@ func (fs *FS) reallocFrag(ip *Inode, lbn ondisk.Lbn, ptr *ondisk.Frag, bap []ond
 	if err != nil {
 		return fs.corrupt(fmt.Errorf("inode %d: block %d: %w", ip.ino, lbn, allocErr(err)))
 	}
+	if fs.sd != nil {
+		// Soft updates free the old fragments once the new pointer is
+		// durable (at once those that never reached the disk).
+		slot := softdep.Slot{Ino: ip.ino, Kind: softdep.SlotDirect, Index: int(lbn)}
+		fr := fs.sd.MoveBlock(slot, *ptr, int(osize), bno, int(nsize), fs.blkVer(bno))
+		if err := fs.moveBlock(data, *ptr, osize, bno, nsize); err != nil {
+			return err
+		}
+		if err := fs.freeExtents(ip.ino, fr); err != nil {
+			return err
+		}
+		*ptr = bno
+		ip.din.Blocks += btodb(nsize) - btodb(osize)
+		return nil
+	}
 	if err := fs.moveBlock(data, *ptr, osize, bno, nsize); err != nil {
 		return err
 	}
@@ -178,6 +194,9 @@ func (fs *FS) balloc(ip *Inode, off int64, n int64) (addr ondisk.Frag, size int6
 		}
 		d.Db[lbn] = nb
 		d.Blocks += btodb(nsize)
+		if fs.sd != nil {
+			fs.sd.NewBlock(softdep.Slot{Ino: ip.ino, Kind: softdep.SlotDirect, Index: int(lbn)}, nb, int(nsize), fs.blkVer(nb), false, -1)
+		}
 		return nb, nsize, true, nil
 	}
 	nb, fresh, err := fs.ballocIndir(ip, lbn)
@@ -210,16 +229,14 @@ func (fs *FS) ballocIndir(ip *Inode, lbn ondisk.Lbn) (ondisk.Frag, bool, error) 
 		}
 		return 0, false, err
 	}
-	allocIndir := func(pref ondisk.Frag) (ondisk.Frag, error) {
-		nb, err := fs.alloc.AllocBlock(hint(ip), lbn, pref, int(bsize), fs.opts.UseReserve)
-		if err != nil {
-			return 0, fs.corrupt(fmt.Errorf("inode %d: indirect block for block %d: %w", ip.ino, lbn, allocErr(err)))
-		}
-		d.Blocks += btodb(bsize)
-		newIndirs = append(newIndirs, nb)
+	// A new indirect block gets a zeroed buffer, written before the
+	// pointer to it (BlockInitialised) without soft updates; with them the
+	// buffer is made after softdep records the pointer, so that its first
+	// write counts as the block's initialisation.
+	initIndir := func(nb ondisk.Frag) error {
 		b, err := fs.newBuf(nb, bsize)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		defer fs.cache.Release(b)
 		b.Lock()
@@ -228,8 +245,24 @@ func (fs *FS) ballocIndir(ip *Inode, lbn ondisk.Lbn) (ondisk.Frag, bool, error) 
 		if err == nil {
 			err = fs.order.BlockInitialised(ip.ino, b)
 		}
-		return nb, err
+		return err
 	}
+	allocIndir := func(pref ondisk.Frag) (ondisk.Frag, error) {
+		nb, err := fs.alloc.AllocBlock(hint(ip), lbn, pref, int(bsize), fs.opts.UseReserve)
+		if err != nil {
+			return 0, fs.corrupt(fmt.Errorf("inode %d: indirect block for block %d: %w", ip.ino, lbn, allocErr(err)))
+		}
+		d.Blocks += btodb(bsize)
+		newIndirs = append(newIndirs, nb)
+		if fs.sd != nil {
+			return nb, nil
+		}
+		return nb, initIndir(nb)
+	}
+	// cover is where the data block lies in the file: a pointer leading
+	// to it from an indirect block waits for the inode's size on disk to
+	// pass it (soft updates).
+	cover := int64(lbn) * bsize
 
 	var pref ondisk.Frag
 	parent := d.Ib[level]
@@ -243,6 +276,12 @@ func (fs *FS) ballocIndir(ip *Inode, lbn ondisk.Lbn) (ondisk.Frag, bool, error) 
 		d.Ib[level] = nb
 		unwindAddr = 0
 		parent = nb
+		if fs.sd != nil {
+			fs.sd.NewBlock(softdep.Slot{Ino: ip.ino, Kind: softdep.SlotIndirect, Index: level}, nb, int(bsize), fs.blkVer(nb), true, -1)
+			if err := initIndir(nb); err != nil {
+				return fail(err)
+			}
+		}
 	}
 	for depth := 0; ; depth++ {
 		if !fs.validRange(parent, int64(sb.Frag)) || sb.Fragnum(parent) != 0 {
@@ -288,6 +327,9 @@ func (fs *FS) ballocIndir(ip *Inode, lbn ondisk.Lbn) (ondisk.Frag, bool, error) 
 			b.Lock()
 			putFrag(b.Data(), idx[depth], nb)
 			err = fs.cache.MarkDirty(b)
+			if fs.sd != nil {
+				fs.sd.NewBlock(softdep.Slot{Ino: ip.ino, Kind: softdep.SlotInBlock, Index: idx[depth], Block: parent}, nb, int(bsize), fs.blkVer(nb), false, cover)
+			}
 			b.Unlock()
 			fs.cache.Release(b)
 			if err != nil {
@@ -308,9 +350,15 @@ func (fs *FS) ballocIndir(ip *Inode, lbn ondisk.Lbn) (ondisk.Frag, bool, error) 
 			b.Lock()
 			putFrag(b.Data(), idx[depth], nb)
 			err = fs.cache.MarkDirty(b)
+			if fs.sd != nil {
+				fs.sd.NewBlock(softdep.Slot{Ino: ip.ino, Kind: softdep.SlotInBlock, Index: idx[depth], Block: parent}, nb, int(bsize), fs.blkVer(nb), true, cover)
+			}
 			b.Unlock()
 			if unwindAddr < 0 {
 				unwindAddr, unwindIdx = parent, idx[depth]
+			}
+			if err == nil && fs.sd != nil {
+				err = initIndir(nb)
 			}
 			if err != nil {
 				fs.cache.Release(b)
@@ -327,6 +375,9 @@ func (fs *FS) ballocIndir(ip *Inode, lbn ondisk.Lbn) (ondisk.Frag, bool, error) 
 // the pointer to the first of them is cleared and written, then all are
 // freed.
 func (fs *FS) unwindIndirs(ip *Inode, level int, addr ondisk.Frag, i int, blocks []ondisk.Frag) error {
+	if fs.sd != nil {
+		return fs.unwindIndirsSoftdep(ip, level, addr, i, blocks)
+	}
 	if addr == 0 {
 		ip.din.Ib[level] = 0
 		if err := fs.iupdate(ip, orderPointerCleared); err != nil {
@@ -357,4 +408,43 @@ func (fs *FS) unwindIndirs(ip *Inode, level int, addr ondisk.Frag, i int, blocks
 		}
 	}
 	return first
+}
+
+// unwindIndirsSoftdep is unwindIndirs under soft updates: the pointer to
+// the first new indirect block is cleared, and the blocks are freed once
+// that is durable (at once if it never reached the disk).
+func (fs *FS) unwindIndirsSoftdep(ip *Inode, level int, addr ondisk.Frag, i int, blocks []ondisk.Frag) error {
+	var clear softdep.Dep
+	if addr == 0 {
+		ip.din.Ib[level] = 0
+		if err := fs.iupdate(ip, orderPointerCleared); err != nil {
+			return err
+		}
+		clear = fs.sd.InodeWritten(ip.ino)
+	} else if addr > 0 {
+		b, err := fs.cache.Get(fs.sb.FragOffset(addr), int(fs.sb.Bsize))
+		if err != nil {
+			return err
+		}
+		b.Lock()
+		putFrag(b.Data(), i, 0)
+		err = fs.cache.MarkDirty(b)
+		if err == nil {
+			clear = fs.sd.Marker(b) // under the lock: before any write of it
+		}
+		b.Unlock()
+		fs.cache.Release(b)
+		if err != nil {
+			return err
+		}
+	}
+	exts := make([]extent, len(blocks))
+	for j, p := range blocks {
+		ip.din.Blocks -= btodb(int64(fs.sb.Bsize))
+		exts[j] = extent{p, int64(fs.sb.Bsize)}
+	}
+	if clear == nil {
+		clear = fs.sd.InodeWritten(ip.ino)
+	}
+	return fs.sdFreeBlocks(ip.ino, exts, clear)
 }

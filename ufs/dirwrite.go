@@ -6,6 +6,7 @@ import (
 
 	"github.com/ufs2/ufs2/internal/bcache"
 	"github.com/ufs2/ufs2/ondisk"
+	"github.com/ufs2/ufs2/softdep"
 )
 
 // Directory changes: FreeBSD's ufs_lookup (its CREATE and DELETE
@@ -328,20 +329,47 @@ func compactInsert(chunk []byte, start, size int, nd *ondisk.Direct) error {
 // direnter is ufs_direnter: it adds name → ino (of type dtype) to
 // directory dp at the place s (from dirSearch) says, writes the directory
 // block (EntryAdded), and cuts the directory to s.endOff when that is
-// below its size. It sets dp's mtime and ctime.
+// below its size (not under soft updates). It sets dp's mtime and ctime.
+// mkdir says ino is a directory just made; paired, that the entry is to
+// reach the disk with a removal from the same block (softdep's
+// Entry.Paired). Under soft updates it returns what is durable once the
+// entry is (nil without them).
 // Preconditions: dp.mu held exclusively; name is not in dp.
-func (fs *FS) direnter(dp *Inode, s dirSlot, name string, ino ondisk.Ino, dtype uint8, now nsTime) error {
+func (fs *FS) direnter(dp *Inode, s dirSlot, name string, ino ondisk.Ino, dtype uint8, mkdir, paired bool, now nsTime) (softdep.Dep, error) {
 	nd := ondisk.Direct{Ino: ino, Type: dtype, Name: []byte(name)}
 	dh := dirhashOf(dp)
+	var added softdep.Dep
+	entry := softdep.Entry{Dir: dp.ino, Name: name, Ino: ino, Type: dtype, Mkdir: mkdir, Paired: paired}
 	if s.slotOff < 0 {
 		// A new chunk at the end.
 		off := roundUp(int64(dp.din.Size), ondisk.DirBlkSize)
-		addr, size, fresh, err := fs.balloc(dp, off, ondisk.DirBlkSize)
+		lbn := fs.sb.Lblkno(off)
+		var oldAddr ondisk.Frag
+		var oldSize int64
+		if fs.sd != nil && int64(dp.din.Size) > fs.sb.Lblktosize(lbn) {
+			a, err := fs.bmap(dp, lbn)
+			if err != nil {
+				return nil, err
+			}
+			oldAddr, oldSize = a, fs.blkSize(dp.din.Size, lbn)
+		}
+		var addr ondisk.Frag
+		var size int64
+		var fresh bool
+		var err error
+		if fs.sd != nil && lbn >= ondisk.NDaddr && oldAddr == 0 {
+			// Past the direct blocks: a new tree, switched to with
+			// the size in one inode write.
+			addr, size, fresh = 0, int64(fs.sb.Bsize), true
+			addr, err = fs.growDirSoftdep(dp, lbn)
+		} else {
+			addr, size, fresh, err = fs.balloc(dp, off, ondisk.DirBlkSize)
+		}
 		if err != nil {
 			if uerr := fs.iupdate(dp, orderDelayed); uerr != nil {
 				fs.log.Error("writing directory inode", "ino", dp.ino, "err", uerr)
 			}
-			return err
+			return nil, err
 		}
 		var b *bcache.Buf
 		if fresh {
@@ -350,17 +378,31 @@ func (fs *FS) direnter(dp *Inode, s dirSlot, name string, ino ondisk.Ino, dtype 
 			b, err = fs.cache.Get(fs.sb.FragOffset(addr), int(size))
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer fs.cache.Release(b)
 		pos := int(fs.sb.Blkoff(off))
 		b.Lock()
 		chunk := b.Data()[pos : pos+ondisk.DirBlkSize]
+		// Soft updates: a chunk of a block the directory had already
+		// that was not a valid chunk may be zeros on disk too: the block
+		// is written durably before the size grows over it. (A new
+		// block, or a tail grown or moved, is written before the pointer
+		// to it.)
+		syncFirst := fs.sd != nil && !fresh && addr == oldAddr && size == oldSize && !chunkValid(chunk)
 		clear(chunk)
 		nd.Reclen = ondisk.DirBlkSize
 		err = nd.Encode(chunk)
+		if err == nil && fs.sd != nil {
+			// The rest of the block holds valid empty chunks, so that
+			// later growth into them needs no ordering.
+			dirEmptyChunks(b.Data(), pos+ondisk.DirBlkSize)
+		}
 		if err == nil {
 			err = fs.cache.MarkDirty(b)
+		}
+		if err == nil && fs.sd != nil {
+			added = fs.sd.DirAdd(b, entry)
 		}
 		var after []byte
 		if dh != nil {
@@ -368,12 +410,17 @@ func (fs *FS) direnter(dp *Inode, s dirSlot, name string, ino ondisk.Ino, dtype 
 		}
 		b.Unlock()
 		if err != nil {
-			return err
+			return nil, err
+		}
+		if syncFirst {
+			if err := fs.syncBuffers(b); err != nil {
+				return nil, err
+			}
 		}
 		dp.din.Size = uint64(off + ondisk.DirBlkSize)
 		now.setMC(&dp.din)
 		if err := fs.order.EntryAdded(dp.ino, b); err != nil {
-			return err
+			return nil, err
 		}
 		if dh != nil {
 			if err := dh.updateChunk(int(off/ondisk.DirBlkSize), nil, after); err != nil {
@@ -382,12 +429,12 @@ func (fs *FS) direnter(dp *Inode, s dirSlot, name string, ino ondisk.Ino, dtype 
 		}
 		// The directory's new size and block must be on disk with
 		// the entry (ufs_direnter's synchronous ffs_update).
-		return fs.iupdate(dp, orderInodeBeforeEnt)
+		return added, fs.iupdate(dp, orderInodeBeforeEnt)
 	}
 
 	b, pos, err := fs.chunkAt(dp, s.slotOff)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer fs.cache.Release(b)
 	cstart := pos / ondisk.DirBlkSize * ondisk.DirBlkSize
@@ -400,6 +447,9 @@ func (fs *FS) direnter(dp *Inode, s dirSlot, name string, ino ondisk.Ino, dtype 
 	err = compactInsert(chunk, pos-cstart, int(s.slotSize), &nd)
 	if err == nil {
 		err = fs.cache.MarkDirty(b)
+		if err == nil && fs.sd != nil {
+			added = fs.sd.DirAdd(b, entry)
+		}
 	} else {
 		if before != nil {
 			copy(chunk, before)
@@ -412,41 +462,51 @@ func (fs *FS) direnter(dp *Inode, s dirSlot, name string, ino ondisk.Ino, dtype 
 	}
 	b.Unlock()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	now.setMC(&dp.din)
 	if err := fs.order.EntryAdded(dp.ino, b); err != nil {
-		return err
+		return nil, err
 	}
 	if dh != nil {
 		if err := dh.updateChunk(int(s.slotOff/ondisk.DirBlkSize), before, after); err != nil {
 			fs.dropDirhash(dp)
 		}
 	}
-	if s.endOff > 0 && s.endOff < int64(dp.din.Size) {
+	if s.endOff > 0 && s.endOff < int64(dp.din.Size) && fs.sd == nil {
 		// Trailing chunks with nothing in them go (ufs_direnter's
-		// UFS_TRUNCATE to i_endoff).
+		// UFS_TRUNCATE to i_endoff). Not under soft updates: a
+		// truncation inside a block would need ordering of its own, and
+		// the empty chunks are harmless.
 		if err := fs.truncate(dp, uint64(s.endOff), now); err != nil {
-			return err
+			return nil, err
 		}
 		if dh := dirhashOf(dp); dh != nil {
 			dh.resize(int(s.endOff / ondisk.DirBlkSize))
 		}
-		return nil
+		return added, nil
 	}
-	return fs.iupdate(dp, orderDelayed)
+	return added, fs.iupdate(dp, orderDelayed)
 }
 
 // dirremove is ufs_dirremove: the entry at off of directory dp goes, its
 // space absorbed by the entry before it in its chunk, or, when it is the
-// first of its chunk, its d_ino set to 0. The block is written
+// first of its chunk, its d_ino set to 0. pair is a paired entry of the
+// same block written with this removal (soft updates), or nil. The block is written
 // (EntryRemoved) before this returns, so that the caller may then lower
 // the link count of the inode it named. It sets dp's mtime and ctime.
 // Preconditions: dp.mu held exclusively.
-func (fs *FS) dirremove(dp *Inode, off int64, now nsTime) error {
+func (fs *FS) dirremove(dp *Inode, off int64, now nsTime, pair softdep.Dep) error {
+	_, err := fs.dirremoveDep(dp, off, now, pair)
+	return err
+}
+
+// dirremoveDep is dirremove that also returns, under soft updates, what is
+// durable once the removal counts on disk.
+func (fs *FS) dirremoveDep(dp *Inode, off int64, now nsTime, pair softdep.Dep) (removed softdep.Dep, _ error) {
 	b, pos, err := fs.chunkAt(dp, off)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer fs.cache.Release(b)
 	cstart := pos / ondisk.DirBlkSize * ondisk.DirBlkSize
@@ -477,6 +537,7 @@ func (fs *FS) dirremove(dp *Inode, off int64, now nsTime) error {
 		d, derr = ondisk.DecodeDirect(chunk[at:])
 	}
 	if derr == nil {
+		name, gone := string(d.Name), d.Ino
 		if prev < 0 {
 			binary.LittleEndian.PutUint32(chunk[at:], 0)
 		} else {
@@ -484,6 +545,9 @@ func (fs *FS) dirremove(dp *Inode, off int64, now nsTime) error {
 			setReclen(chunk[prev:], preclen+int(d.Reclen))
 		}
 		derr = fs.cache.MarkDirty(b)
+		if derr == nil && fs.sd != nil && gone != 0 {
+			removed = fs.sd.DirRemove(b, dp.ino, name, gone, pair)
+		}
 	} else {
 		derr = fs.corrupt(corruptf("directory %d: removing the entry at offset %d: %v", dp.ino, off, derr))
 	}
@@ -493,28 +557,30 @@ func (fs *FS) dirremove(dp *Inode, off int64, now nsTime) error {
 	}
 	b.Unlock()
 	if derr != nil {
-		return derr
+		return nil, derr
 	}
 	now.setMC(&dp.din)
 	if err := fs.order.EntryRemoved(dp.ino, b); err != nil {
-		return err
+		return nil, err
 	}
 	if dh != nil {
 		if err := dh.updateChunk(int(off/ondisk.DirBlkSize), before, after); err != nil {
 			fs.dropDirhash(dp)
 		}
 	}
-	return fs.iupdate(dp, orderDelayed)
+	return removed, fs.iupdate(dp, orderDelayed)
 }
 
 // dirrewrite is ufs_dirrewrite: the entry at off of directory dp names
 // ino (of type dtype) instead. The block is written (EntryAdded) before
-// this returns. It sets dp's mtime and ctime.
+// this returns. It sets dp's mtime and ctime. Under soft updates it
+// returns what is durable once the change is.
 // Preconditions: dp.mu held exclusively.
-func (fs *FS) dirrewrite(dp *Inode, off int64, ino ondisk.Ino, dtype uint8, now nsTime) error {
+func (fs *FS) dirrewrite(dp *Inode, off int64, ino ondisk.Ino, dtype uint8, paired bool, now nsTime) (softdep.Dep, error) {
+	var changed softdep.Dep
 	b, pos, err := fs.chunkAt(dp, off)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer fs.cache.Release(b)
 	cend := (pos/ondisk.DirBlkSize + 1) * ondisk.DirBlkSize
@@ -524,21 +590,25 @@ func (fs *FS) dirrewrite(dp *Inode, off int64, ino ondisk.Ino, dtype uint8, now 
 		err = fmt.Errorf("unused entry")
 	}
 	if err == nil {
+		e := softdep.Entry{Dir: dp.ino, Name: string(d.Name), Ino: ino, Type: dtype, Old: d.Ino, OldType: d.Type, Paired: paired}
 		binary.LittleEndian.PutUint32(b.Data()[pos:], uint32(ino))
 		b.Data()[pos+6] = dtype
 		err = fs.cache.MarkDirty(b)
+		if err == nil && fs.sd != nil {
+			changed = fs.sd.DirAdd(b, e)
+		}
 	} else {
 		err = fs.corrupt(corruptf("directory %d: rewriting the entry at offset %d: %v", dp.ino, off, err))
 	}
 	b.Unlock()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	now.setMC(&dp.din)
 	if err := fs.order.EntryAdded(dp.ino, b); err != nil {
-		return err
+		return nil, err
 	}
-	return fs.iupdate(dp, orderDelayed)
+	return changed, fs.iupdate(dp, orderDelayed)
 }
 
 // dirempty is ufs_dirempty: whether directory ip holds nothing but "."

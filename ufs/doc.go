@@ -48,12 +48,13 @@
 // fs_metackhash as FreeBSD drops them; those it does (superblock,
 // cylinder groups, inodes) are recomputed on every write. The backup
 // superblocks are never rewritten (newfs, fsck and growfs do that).
-// FS_DOSOFTDEP is cleared on disk while the filesystem is open and put
-// back by a clean Close: it tells FreeBSD that after a crash only soft
-// updates' harmless inconsistencies can exist (so that it mounts at once
-// and checks in the background), which this engine's ordering without
-// soft updates does not guarantee; after a crash FreeBSD, and
-// WriteRefusal, ask for a full fsck first.
+// Without soft updates FS_DOSOFTDEP is cleared on disk while the
+// filesystem is open and put back by a clean Close: it tells FreeBSD that
+// after a crash only soft updates' harmless inconsistencies can exist (so
+// that it mounts at once and checks in the background), which the
+// ordering without soft updates does not guarantee; after a crash FreeBSD,
+// and WriteRefusal, ask for a full fsck first. With soft updates (see
+// softdep.go) FS_DOSOFTDEP stays set while open, because then it is true.
 //
 // The write API mirrors the vnode operations: Create, Mknod, Mkdir,
 // Symlink, Link, Unlink, Rmdir, Rename (with RENAME_NOREPLACE and
@@ -95,12 +96,19 @@
 //     to it;
 //   - InodeUpdated: everything else (delayed).
 //
-// SyncOrder (the default) writes the buffer at each point; AsyncOrder
-// (Options.Async, mount -o async) writes none early. The soft-updates
-// package will supply its own WriteOrder through Options.Order, recording
-// dependencies instead of writing, and roll back unsafe parts through the
-// cache's BeforeWrite hook. Inode blocks initialised by the allocator
-// (cg_initediblk) are always written before the group that claims them.
+// SyncOrder (the default without soft updates) writes the buffer at each
+// point; AsyncOrder (Options.Async, mount -o async) writes none early.
+// Options.Order supplies another policy. Inode blocks initialised by the
+// allocator (cg_initediblk) are always written before the group that
+// claims them.
+//
+// A filesystem with FS_DOSOFTDEP runs with soft updates instead (package
+// softdep, wired in softdep.go): the ordering points write nothing, and
+// the engine reports each metadata change to softdep.Deps, which records
+// the dependencies, rolls back the unsafe parts of a buffer while it is
+// written (the cache's BeforeWrite hook) and frees blocks and inodes only
+// once no pointer to them can reach the disk. Its guarantees are in
+// softdep's package documentation.
 //
 // # Locks
 //
@@ -111,7 +119,10 @@
 // inode to lock only under its directory's lock drops the directory,
 // locks both in order, and checks the entry again; a newly allocated
 // inode, which nothing can reach yet, is locked while its directory is
-// held) → the Allocator's mutex → FS.imu (the inode cache) →
+// held) → softdep.Deps' round lock (only Sync, Fsync, Close, the syncer
+// and an allocation short of space run a round; a round takes no inode
+// lock, and softdepHost.Unlinked only tries one) → the Allocator's mutex →
+// FS.imu (the inode cache) →
 // Inode.dhmu → FS.dirhashes.mu → the buffer cache's locks. Readers hold
 // Inode.mu shared for one operation; callbacks (ReadDir's fn, Extents'
 // fn) run with no directory or buffer lock held except, for Extents, the

@@ -14,6 +14,7 @@ import (
 	"github.com/ufs2/ufs2/internal/bcache"
 	"github.com/ufs2/ufs2/internal/blockdev"
 	"github.com/ufs2/ufs2/ondisk"
+	"github.com/ufs2/ufs2/softdep"
 )
 
 // Options says how Open treats the filesystem.
@@ -35,8 +36,20 @@ type Options struct {
 	// anything behind. Ignored when Order is set.
 	Async bool
 	// Order replaces the engine's write ordering (see WriteOrder); nil
-	// means FreeBSD's synchronous ordering, or none under Async.
+	// means soft updates on a filesystem with FS_DOSOFTDEP, else
+	// FreeBSD's synchronous ordering, or none under Async.
 	Order WriteOrder
+	// NoSoftUpdates runs a filesystem with FS_DOSOFTDEP with the
+	// synchronous ordering instead of soft updates (FS_DOSOFTDEP is then
+	// cleared on disk while it is open, as for filesystems without soft
+	// updates).
+	NoSoftUpdates bool
+	// SyncInterval is how often soft updates' syncer writes and flushes
+	// what is dirty; 0 means every second (softdep.DefaultInterval), a
+	// negative value no syncer at all (writes happen at Sync, Fsync,
+	// Close and when MaxDirtyBytes is passed: for tests that want
+	// runs to repeat exactly).
+	SyncInterval time.Duration
 	// UseReserve lets allocations take the last fs_minfree percent of
 	// the data area, as FreeBSD lets root do.
 	UseReserve bool
@@ -108,8 +121,11 @@ type FS struct {
 	groups     *cgGroups
 	order      WriteOrder
 	dirtyLimit int64
-	// softdep is FS_DOSOFTDEP as found at open, cleared on disk while
-	// open (see openWrite) and restored by a clean Close.
+	// sd is soft updates (softdep.go), nil without them.
+	sd *softdep.Deps
+	// softdep is FS_DOSOFTDEP as found at open when the filesystem runs
+	// without soft updates: cleared on disk while open (see openWrite)
+	// and restored by a clean Close.
 	softdep int32
 	// syncMu serialises Sync, Close and the writing of the summaries and
 	// the superblock.

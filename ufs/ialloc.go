@@ -49,6 +49,9 @@ func (fs *FS) ialloc(dp *Inode, mode uint16, uid, gid uint32, now nsTime) (*Inod
 	if err != nil {
 		return nil, fs.corrupt(fmt.Errorf("allocating an inode in directory %d: %w", dp.ino, allocErr(err)))
 	}
+	if fs.sd != nil {
+		fs.sd.NewInode(ino, fs.cgVer(fs.sb.InoToCg(ino)))
+	}
 	old, err := fs.readRawDinode(ino)
 	if err == nil && old.Mode != 0 {
 		// The map said free; the inode says otherwise. Leave both for
@@ -115,6 +118,11 @@ func (fs *FS) ifree(ip *Inode) error {
 		first = err
 	}
 	fs.detach(ip)
+	if fs.sd != nil && !fs.sd.FreeInode(ip.ino, mode) {
+		// Freed once the zeroed inode is durable.
+		fs.alloc.AddPending(0, 1)
+		return first
+	}
 	if err := fs.alloc.FreeInode(ip.ino, mode); err != nil && first == nil {
 		first = fs.corrupt(allocErr(err))
 	}
@@ -143,6 +151,21 @@ func (fs *FS) detach(ip *Inode) {
 func (fs *FS) releaseLink(ip *Inode) error {
 	if ip.din.Nlink > 0 || ip.opens > 0 || ip.gone.Load() {
 		return nil
+	}
+	if fs.sd != nil && !fs.sd.Unlinked(ip.ino) {
+		// Soft updates: a removal of one of its names is not durable
+		// yet; softdepHost.Unlinked comes back here once it is. Its
+		// space counts as free meanwhile.
+		if !ip.pendingInode {
+			ip.pendingSectors, ip.pendingInode = int64(ip.din.Blocks), true
+			fs.alloc.AddPending(ip.pendingSectors, 1)
+		}
+		return nil
+	}
+	if ip.pendingInode {
+		// ifree counts again what it defers.
+		fs.alloc.AddPending(-ip.pendingSectors, -1)
+		ip.pendingSectors, ip.pendingInode = 0, false
 	}
 	return fs.ifree(ip)
 }
@@ -210,7 +233,7 @@ func (fs *FS) freeOrphans() error {
 		ip.mu.Lock()
 		if ip.din.Nlink <= 0 && ip.din.Mode != 0 && !ip.gone.Load() {
 			ip.opens = 0
-			if err := fs.ifree(ip); err != nil && first == nil {
+			if err := fs.releaseLink(ip); err != nil && first == nil {
 				first = err
 			}
 		}

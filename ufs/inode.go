@@ -30,6 +30,14 @@ type Inode struct {
 	// zero. Guarded by mu.
 	opens int
 
+	// pendingSectors and pendingInode are what soft updates count in
+	// fs_pendingblocks and fs_pendinginodes for an inode with no links
+	// left whose freeing waits for its names' removals to be durable
+	// (FreeBSD's IN_SPACECOUNTED): statfs shows the space free at once.
+	// Guarded by mu.
+	pendingSectors int64
+	pendingInode   bool
+
 	// gone is set when the inode is freed: the object has left the inode
 	// cache and every operation on it fails with ErrNotFound. A new
 	// allocation of the same number gets a new object.

@@ -767,7 +767,7 @@ func TestModel(t *testing.T) {
 		seed = uint64(time.Now().UnixNano())
 	}
 	t.Logf("seed %d (rerun with -ufs.seed=%d -ufs.ops=%d)", seed, seed, *modelOps)
-	for gi, g := range []testGeom{geomSmall, geomMid, geomBig} {
+	for gi, g := range []testGeom{geomSmall, geomMid, geomBig, geomSmallSU, geomBigSU} {
 		t.Run(g.name, func(t *testing.T) {
 			clock := &fakeClock{}
 			rng := rand.New(rand.NewPCG(seed, uint64(gi)))
@@ -776,8 +776,11 @@ func TestModel(t *testing.T) {
 			case 0: // a cache small enough to evict all the time
 				opts.CacheBytes = 256 << 10
 				opts.MaxInodes = 16
-			case 2: // frequent background flushes
+			case 2, 4: // frequent background flushes
 				opts.MaxDirtyBytes = 256 << 10
+			case 3: // soft updates with a cache small enough to evict all the time
+				opts.CacheBytes = 256 << 10
+				opts.MaxInodes = 16
 			}
 			mf := newMemFS(t, g, opts)
 			m := &model{t: t, rng: rng, fs: mf.fs, clock: clock, nodes: map[ondisk.Ino]*mnode{},

@@ -205,7 +205,7 @@ func (fs *FS) makeInodeLocked(dp *Inode, name string, mode uint16, uid, gid uint
 	if err := fs.iupdate(ip, orderInodeBeforeEnt); err != nil {
 		return undo(err)
 	}
-	if err := fs.direnter(dp, s, name, ip.ino, ondisk.DTypeFromMode(mode), now); err != nil {
+	if _, err := fs.direnter(dp, s, name, ip.ino, ondisk.DTypeFromMode(mode), isDir, false, now); err != nil {
 		if isDir {
 			dp.din.Nlink--
 			fs.iupdate(dp, orderDelayed)
@@ -229,6 +229,9 @@ func (fs *FS) initDir(ip *Inode, parent ondisk.Ino) error {
 	defer fs.cache.Release(b)
 	b.Lock()
 	err = dirTemplate(b.Data()[:ondisk.DirBlkSize], ip.ino, parent)
+	if err == nil && fs.sd != nil {
+		dirEmptyChunks(b.Data(), ondisk.DirBlkSize)
+	}
 	if err == nil {
 		err = fs.cache.MarkDirty(b)
 	}
@@ -307,7 +310,7 @@ func (fs *FS) linkLocked(ip, dp *Inode, name string) error {
 		d.Nlink--
 		return err
 	}
-	if err := fs.direnter(dp, s, name, ip.ino, ondisk.DTypeFromMode(d.Mode), now); err != nil {
+	if _, err := fs.direnter(dp, s, name, ip.ino, ondisk.DTypeFromMode(d.Mode), false, false, now); err != nil {
 		d.Nlink--
 		fs.iupdate(ip, orderDelayed)
 		return err
@@ -409,7 +412,7 @@ func (fs *FS) unlinkLocked(dp, ip *Inode, s dirSlot, unlock func()) error {
 		return err
 	}
 	now := fs.stamp()
-	if err := fs.dirremove(dp, s.off, now); err != nil {
+	if err := fs.dirremove(dp, s.off, now, nil); err != nil {
 		unlock()
 		return err
 	}
@@ -473,12 +476,24 @@ func (fs *FS) rmdirLocked(dp, ip *Inode, s dirSlot) error {
 	if !empty {
 		return fmt.Errorf("%w: directory %d", ErrNotEmpty, ip.ino)
 	}
+	if fs.sd != nil {
+		// Its entries' removals first, and those of the ".." that
+		// named it: a crash must not leave a directory nothing names
+		// with entries in it, or a ".." naming it.
+		if err := fs.sd.Wait(fs.sd.EntriesGone(ip.ino), fs.sd.LinksGone(ip.ino)); err != nil {
+			return err
+		}
+	}
 	now := fs.stamp()
-	if err := fs.dirremove(dp, s.off, now); err != nil {
+	if err := fs.dirremove(dp, s.off, now, nil); err != nil {
 		return err
 	}
 	dp.din.Nlink--
 	now.setC(&dp.din)
+	if fs.sd != nil {
+		// The link of its ".." stays on disk until it is freed.
+		fs.sd.DotdotGone(dp.ino, ip.ino)
+	}
 	err = fs.iupdate(dp, orderDelayed)
 	d.Nlink -= 2
 	now.setC(d)

@@ -89,7 +89,11 @@ func (fs *FS) iupdate(ip *Inode, point orderPoint) error {
 	}
 	defer fs.cache.Release(b)
 	b.Lock()
-	err = ip.din.EncodeWithHash(fs.sb, b.Data()[within:within+ondisk.DinodeSize])
+	if fs.sd != nil {
+		err = fs.sd.UpdateInode(b, within, ip.ino, &ip.din)
+	} else {
+		err = ip.din.EncodeWithHash(fs.sb, b.Data()[within:within+ondisk.DinodeSize])
+	}
 	if err == nil {
 		err = fs.cache.MarkDirty(b)
 	}

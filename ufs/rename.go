@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ufs2/ufs2/ondisk"
+	"github.com/ufs2/ufs2/softdep"
 )
 
 // RenameFlags are renameat2's RENAME_NOREPLACE and RENAME_EXCHANGE.
@@ -109,7 +110,7 @@ func (fs *FS) Rename(odir ondisk.Ino, oname string, ndir ondisk.Ino, nname strin
 			continue
 		}
 		if flags.Exchange {
-			err = fs.exchangeLocked(fdp, fip, fs2, tdp, tip, ts2)
+			err = fs.exchangeLocked(fdp, fip, oname, fs2, tdp, tip, nname, ts2)
 		} else {
 			err = fs.renameLocked(fdp, fip, oname, tdp, tip, nname, ts2, flags)
 		}
@@ -256,6 +257,12 @@ func (fs *FS) renameLocked(fdp, fip *Inode, oname string, tdp, tip *Inode, nname
 			if !empty || td.Nlink > 2 {
 				return fmt.Errorf("%w: %q in directory %d", ErrNotEmpty, nname, tdp.ino)
 			}
+			if fs.sd != nil {
+				// As for rmdir: its entries' removals before its name.
+				if err := fs.sd.Wait(fs.sd.EntriesGone(tip.ino), fs.sd.LinksGone(tip.ino)); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	now := fs.stamp()
@@ -273,13 +280,63 @@ func (fs *FS) renameLocked(fdp, fip *Inode, oname string, tdp, tip *Inode, nname
 		return err
 	}
 
+	// Soft updates: when the new name goes into the block the old one
+	// is in, both changes reach the disk in one write (the inode durable
+	// first, so that nothing holds the new name back); otherwise the new
+	// name is made durable before the old one goes. Either way a crash
+	// leaves the file with one name or both, never none.
+	paired := false
+	if fs.sd != nil && fdp == tdp {
+		of, err := fs.dirSearch(fdp, oname, false)
+		if err != nil {
+			return bad(fs.corrupt(err))
+		}
+		newOff := ts.off
+		if tip == nil {
+			newOff = slot.slotOff
+			if newOff < 0 {
+				newOff = roundUp(int64(tdp.din.Size), ondisk.DirBlkSize)
+			}
+		}
+		if of.found && fs.sb.Lblkno(newOff) == fs.sb.Lblkno(of.off) {
+			if err := fs.sd.Wait(fs.sd.InodeWritten(fip.ino)); err != nil {
+				return bad(err)
+			}
+			paired = true
+		}
+	}
+
+	// Soft updates: a directory moving to a new parent is named there
+	// only once the parent's link count for its ".." is on disk (fsck
+	// points ".." at the parent that names it).
+	parentRaised := false
+	if fs.sd != nil && newParent {
+		// The old parent named on disk first: the ".." left behind until
+		// the move is durable must not name a directory nothing names.
+		if err := fs.sd.Wait(fs.sd.NamesWritten(fdp.ino)); err != nil {
+			return bad(err)
+		}
+	}
+	if fs.sd != nil && newParent && tip == nil {
+		tdp.din.Nlink++
+		now.setC(&tdp.din)
+		if err := fs.iupdate(tdp, orderInodeBeforeEnt); err != nil {
+			tdp.din.Nlink--
+			return bad(err)
+		}
+		parentRaised = true
+	}
+
 	// 2) The new name.
+	var added softdep.Dep
 	if tip == nil {
-		if err := fs.direnter(tdp, slot, nname, fip.ino, dtype, now); err != nil {
+		var err error
+		if added, err = fs.direnter(tdp, slot, nname, fip.ino, dtype, false, paired, now); err != nil {
 			return bad(err)
 		}
 	} else {
-		if err := fs.dirrewrite(tdp, ts.off, fip.ino, dtype, now); err != nil {
+		var err error
+		if added, err = fs.dirrewrite(tdp, ts.off, fip.ino, dtype, paired, now); err != nil {
 			return bad(err)
 		}
 		td := &tip.din
@@ -288,22 +345,45 @@ func (fs *FS) renameLocked(fdp, fip *Inode, oname string, tdp, tip *Inode, nname
 				tdp.din.Nlink-- // the replaced directory's ".."
 				now.setC(&tdp.din)
 			}
+			if fs.sd != nil {
+				// On disk the replaced directory's ".." counts until
+				// it is freed.
+				fs.sd.DotdotGone(tdp.ino, tip.ino)
+			}
 			td.Nlink-- // its "."
 		}
 		td.Nlink--
 		now.setC(td)
 		if err := fs.iupdate(tip, orderDelayed); err != nil {
+			if paired {
+				fs.sd.Unpair(added)
+			}
 			return err
 		}
 		if err := fs.iupdate(tdp, orderDelayed); err != nil {
+			if paired {
+				fs.sd.Unpair(added)
+			}
 			return err
 		}
+	}
+
+	if fs.sd != nil && added != nil && !paired {
+		if err := fs.sd.Wait(added); err != nil {
+			return err
+		}
+	}
+	unpair := func(err error) error {
+		if paired && added != nil {
+			fs.sd.Unpair(added)
+		}
+		return err
 	}
 
 	// 3) The old name goes; a directory with a new parent gets its ".."
 	// rewritten and the old parent loses that link.
 	if newParent {
-		if tip == nil {
+		if tip == nil && !parentRaised {
 			tdp.din.Nlink++
 			now.setC(&tdp.din)
 			if err := fs.iupdate(tdp, orderInodeBeforeEnt); err != nil {
@@ -314,7 +394,7 @@ func (fs *FS) renameLocked(fdp, fip *Inode, oname string, tdp, tip *Inode, nname
 		if err != nil || !dd.found {
 			return fs.corrupt(corruptf("directory %d has no \"..\" entry", fip.ino))
 		}
-		if err := fs.dirrewrite(fip, dd.off, tdp.ino, ondisk.DTDir, now); err != nil {
+		if _, err := fs.dirrewrite(fip, dd.off, tdp.ino, ondisk.DTDir, false, now); err != nil {
 			return err
 		}
 		fdp.din.Nlink--
@@ -327,13 +407,17 @@ func (fs *FS) renameLocked(fdp, fip *Inode, oname string, tdp, tip *Inode, nname
 	// directory (compaction): find it again.
 	s, err := fs.dirSearch(fdp, oname, false)
 	if err != nil {
-		return fs.corrupt(err)
+		return unpair(fs.corrupt(err))
 	}
 	if !s.found || s.ino != fip.ino {
-		return fs.corrupt(corruptf("directory %d: %q changed during rename", fdp.ino, oname))
+		return unpair(fs.corrupt(corruptf("directory %d: %q changed during rename", fdp.ino, oname)))
 	}
-	if err := fs.dirremove(fdp, s.off, now); err != nil {
-		return err
+	var pair softdep.Dep
+	if paired {
+		pair = added
+	}
+	if err := fs.dirremove(fdp, s.off, now, pair); err != nil {
+		return unpair(err)
 	}
 	fd.Nlink--
 	now.setC(fd)
@@ -350,7 +434,7 @@ func (fs *FS) renameLocked(fdp, fip *Inode, oname string, tdp, tip *Inode, nname
 // counts are raised and written first and lowered last; a directory that
 // changes parent has its ".." rewritten and the parents' link counts
 // follow it.
-func (fs *FS) exchangeLocked(fdp, fip *Inode, fs1 dirSlot, tdp, tip *Inode, ts dirSlot) error {
+func (fs *FS) exchangeLocked(fdp, fip *Inode, oname string, fs1 dirSlot, tdp, tip *Inode, nname string, ts dirSlot) error {
 	if tip == nil {
 		return fmt.Errorf("%w: the name to exchange with does not exist", ErrNotFound)
 	}
@@ -401,11 +485,32 @@ func (fs *FS) exchangeLocked(fdp, fip *Inode, fs1 dirSlot, tdp, tip *Inode, ts d
 			return err
 		}
 	}
-	if err := fs.dirrewrite(tdp, ts.off, fip.ino, ondisk.DTypeFromMode(fd.Mode), now); err != nil {
-		return err
-	}
-	if err := fs.dirrewrite(fdp, fs1.off, tip.ino, ondisk.DTypeFromMode(td.Mode), now); err != nil {
-		return err
+	if fs.sd != nil {
+		if err := fs.exchangeSoftdep(fdp, fip, oname, tdp, tip, nname, now); err != nil {
+			return err
+		}
+		if lose != nil {
+			lose.din.Nlink--
+			now.setC(&lose.din)
+			if err := fs.iupdate(lose, orderDelayed); err != nil {
+				return err
+			}
+		}
+		for _, ip := range []*Inode{fip, tip} {
+			ip.din.Nlink--
+			now.setC(&ip.din)
+			if err := fs.iupdate(ip, orderDelayed); err != nil {
+				return err
+			}
+		}
+		return nil
+	} else {
+		if _, err := fs.dirrewrite(tdp, ts.off, fip.ino, ondisk.DTypeFromMode(fd.Mode), false, now); err != nil {
+			return err
+		}
+		if _, err := fs.dirrewrite(fdp, fs1.off, tip.ino, ondisk.DTypeFromMode(td.Mode), false, now); err != nil {
+			return err
+		}
 	}
 	if fdp != tdp {
 		for _, m := range []struct {
@@ -419,7 +524,7 @@ func (fs *FS) exchangeLocked(fdp, fip *Inode, fs1 dirSlot, tdp, tip *Inode, ts d
 			if err != nil || !dd.found {
 				return fs.corrupt(corruptf("directory %d has no \"..\" entry", m.ip.ino))
 			}
-			if err := fs.dirrewrite(m.ip, dd.off, m.parent.ino, ondisk.DTDir, now); err != nil {
+			if _, err := fs.dirrewrite(m.ip, dd.off, m.parent.ino, ondisk.DTDir, false, now); err != nil {
 				return err
 			}
 		}
@@ -436,6 +541,121 @@ func (fs *FS) exchangeLocked(fdp, fip *Inode, fs1 dirSlot, tdp, tip *Inode, ts d
 		now.setC(&ip.din)
 		if err := fs.iupdate(ip, orderDelayed); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// exchangeSoftdep swaps the entries oname in fdp (naming fip) and nname in
+// tdp (naming tip) under soft updates, each step durable before the next,
+// through a temporary third name for tip so that neither file is ever
+// without a name on disk: tmp -> tip is added, nname becomes fip, oname
+// becomes tip, and tmp goes. Both link counts were raised by the caller,
+// which covers the extra name. (For a directory the third name is a second
+// link to it, which fsck removes if a crash leaves it.)
+func (fs *FS) exchangeSoftdep(fdp, fip *Inode, oname string, tdp, tip *Inode, nname string, now nsTime) error {
+	// Directories changing parents: until every step is durable, fsck
+	// may find either parent naming both (one of them through ".." it
+	// points back at the parent that names it): each parent holds one
+	// more link on disk meanwhile.
+	crossDirs := fdp != tdp && (fip.din.IsDir() || tip.din.IsDir())
+	var steps []softdep.Dep
+	if crossDirs {
+		// Both parents named on disk first (see renameLocked).
+		if err := fs.sd.Wait(fs.sd.NamesWritten(fdp.ino), fs.sd.NamesWritten(tdp.ino)); err != nil {
+			return err
+		}
+		for _, p := range []*Inode{fdp, tdp} {
+			p.din.Nlink++
+			if err := fs.iupdate(p, orderInodeBeforeEnt); err != nil {
+				p.din.Nlink--
+				return err
+			}
+		}
+		defer func() {
+			for _, p := range []*Inode{fdp, tdp} {
+				p.din.Nlink--
+				now.setC(&p.din)
+				if err := fs.iupdate(p, orderDelayed); err != nil {
+					fs.log.Error("writing a directory inode", "ino", p.ino, "err", err)
+				}
+				fs.sd.HoldLink(p.ino, steps...)
+			}
+		}()
+	}
+	var tmp string
+	var slot dirSlot
+	for n := 0; ; n++ {
+		tmp = fmt.Sprintf(".ufs2-exchange.%d.%d", tip.ino, n)
+		s, err := fs.dirSearch(tdp, tmp, true)
+		if err != nil {
+			return fs.corrupt(err)
+		}
+		if !s.found {
+			slot = s
+			break
+		}
+	}
+	find := func(dp *Inode, name string, want ondisk.Ino) (dirSlot, error) {
+		s, err := fs.dirSearch(dp, name, false)
+		if err != nil {
+			return s, fs.corrupt(err)
+		}
+		if !s.found || s.ino != want {
+			return s, fs.corrupt(corruptf("directory %d: %q changed during rename", dp.ino, name))
+		}
+		return s, nil
+	}
+	tdt, fdt := ondisk.DTypeFromMode(tip.din.Mode), ondisk.DTypeFromMode(fip.din.Mode)
+	dep, err := fs.direnter(tdp, slot, tmp, tip.ino, tdt, false, false, now)
+	if err == nil {
+		err = fs.sd.Wait(dep)
+	}
+	if err != nil {
+		return err
+	}
+	s, err := find(tdp, nname, tip.ino)
+	if err != nil {
+		return err
+	}
+	if dep, err = fs.dirrewrite(tdp, s.off, fip.ino, fdt, false, now); err == nil {
+		err = fs.sd.Wait(dep)
+	}
+	if err != nil {
+		return err
+	}
+	if s, err = find(fdp, oname, fip.ino); err != nil {
+		return err
+	}
+	if dep, err = fs.dirrewrite(fdp, s.off, tip.ino, tdt, false, now); err == nil {
+		err = fs.sd.Wait(dep)
+	}
+	if err != nil {
+		return err
+	}
+	if s, err = find(tdp, tmp, tip.ino); err != nil {
+		return err
+	}
+	removed, err := fs.dirremoveDep(tdp, s.off, now, nil)
+	if err != nil {
+		return err
+	}
+	steps = append(steps, removed)
+	if crossDirs {
+		// The ".." of each directory names its new parent.
+		for _, m := range []struct{ ip, parent *Inode }{{fip, tdp}, {tip, fdp}} {
+			if !m.ip.din.IsDir() {
+				continue
+			}
+			dd, err := fs.dirSearch(m.ip, "..", false)
+			if err != nil || !dd.found {
+				return fs.corrupt(corruptf("directory %d has no \"..\" entry", m.ip.ino))
+			}
+			dep, err := fs.dirrewrite(m.ip, dd.off, m.parent.ino, ondisk.DTDir, false, now)
+			if err != nil {
+				return err
+			}
+			steps = append(steps, dep)
 		}
 	}
 	return nil

@@ -3,7 +3,9 @@ package ufs
 import (
 	"fmt"
 
+	"github.com/ufs2/ufs2/internal/bcache"
 	"github.com/ufs2/ufs2/ondisk"
+	"github.com/ufs2/ufs2/softdep"
 )
 
 // Truncation: FreeBSD's ffs_truncate and ffs_indirtrunc.
@@ -25,13 +27,20 @@ type extent struct {
 // truncPlan collects what a truncation frees and which indirect blocks it
 // rewrites.
 type truncPlan struct {
-	frees    []extent
-	rewrites []extent // indirect block p keeps pointers [0, size); the rest are cleared
-	released uint64   // DEV_BSIZE sectors
+	frees []extent // cut off by pointers cleared in the inode
+	// indirFrees are cut off by pointers cleared in the indirect blocks
+	// of rewrites.
+	indirFrees []extent
+	rewrites   []extent // indirect block p keeps pointers [0, size); the rest are cleared
+	released   uint64   // DEV_BSIZE sectors
 }
 
-func (pl *truncPlan) free(p ondisk.Frag, size int64) {
-	pl.frees = append(pl.frees, extent{p, size})
+func (pl *truncPlan) free(p ondisk.Frag, size int64, viaIndir bool) {
+	if viaIndir {
+		pl.indirFrees = append(pl.indirFrees, extent{p, size})
+	} else {
+		pl.frees = append(pl.frees, extent{p, size})
+	}
 	pl.released += btodb(size)
 }
 
@@ -39,8 +48,9 @@ func (pl *truncPlan) free(p ondisk.Frag, size int64) {
 // the given level (0 single), whose first data block is base and whose
 // pointers each cover per data blocks. Data blocks up to last are kept;
 // whole says that none are (the block p itself is then freed by the
-// caller).
-func (fs *FS) planIndir(ip *Inode, pl *truncPlan, p ondisk.Frag, level int, base, per, last ondisk.Lbn, whole bool) error {
+// caller). viaIndir says the pointer to p is cleared in an indirect block
+// that stays.
+func (fs *FS) planIndir(ip *Inode, pl *truncPlan, p ondisk.Frag, level int, base, per, last ondisk.Lbn, whole, viaIndir bool) error {
 	sb := fs.sb
 	if !fs.validRange(p, int64(sb.Frag)) || sb.Fragnum(p) != 0 {
 		return corruptf("inode %d: level-%d indirect block for blocks from %d: pointer %d is outside the data area", ip.ino, level+1, base, p)
@@ -51,6 +61,7 @@ func (fs *FS) planIndir(ip *Inode, pl *truncPlan, p ondisk.Frag, level int, base
 		return fmt.Errorf("inode %d: %w", ip.ino, err)
 	}
 	bsize := int64(sb.Bsize)
+	via := viaIndir || !whole // children cut off here: by clearing p's pointers
 	freeChild := func(i int) error {
 		q := ptrs[i]
 		if q == 0 {
@@ -61,13 +72,13 @@ func (fs *FS) planIndir(ip *Inode, pl *truncPlan, p ondisk.Frag, level int, base
 			if err := fs.checkDataPtr(ip.ino, cbase, q, bsize); err != nil {
 				return err
 			}
-			pl.free(q, bsize)
+			pl.free(q, bsize, via)
 			return nil
 		}
-		if err := fs.planIndir(ip, pl, q, level-1, cbase, per/ondisk.Lbn(nindir), last, true); err != nil {
+		if err := fs.planIndir(ip, pl, q, level-1, cbase, per/ondisk.Lbn(nindir), last, true, via); err != nil {
 			return err
 		}
-		pl.free(q, bsize)
+		pl.free(q, bsize, via)
 		return nil
 	}
 	keep := -1
@@ -87,7 +98,7 @@ func (fs *FS) planIndir(ip *Inode, pl *truncPlan, p ondisk.Frag, level int, base
 		return nil
 	}
 	if level > 0 && ptrs[keep] != 0 {
-		if err := fs.planIndir(ip, pl, ptrs[keep], level-1, base+ondisk.Lbn(keep)*per, per/ondisk.Lbn(nindir), last, false); err != nil {
+		if err := fs.planIndir(ip, pl, ptrs[keep], level-1, base+ondisk.Lbn(keep)*per, per/ondisk.Lbn(nindir), last, false, viaIndir); err != nil {
 			return err
 		}
 	}
@@ -181,13 +192,13 @@ func (fs *FS) truncate(ip *Inode, length uint64, now nsTime) error {
 		if p != 0 {
 			switch {
 			case lastblock < base:
-				if err := fs.planIndir(ip, &pl, p, level, base, span/nindir, lastblock, true); err != nil {
+				if err := fs.planIndir(ip, &pl, p, level, base, span/nindir, lastblock, true, false); err != nil {
 					return fs.corrupt(err)
 				}
-				pl.free(p, bsize)
+				pl.free(p, bsize, false)
 				newIb[level] = 0
 			case lastblock < base+span-1:
-				if err := fs.planIndir(ip, &pl, p, level, base, span/nindir, lastblock, false); err != nil {
+				if err := fs.planIndir(ip, &pl, p, level, base, span/nindir, lastblock, false, false); err != nil {
 					return fs.corrupt(err)
 				}
 			}
@@ -208,17 +219,20 @@ func (fs *FS) truncate(ip *Inode, length uint64, now nsTime) error {
 			return fs.corrupt(err)
 		}
 		if ondisk.Lbn(i) > lastblock {
-			pl.free(p, oldspace)
+			pl.free(p, oldspace, false)
 			newDb[i] = 0
 			continue
 		}
 		newspace := sb.Sblksize(int64(length), ondisk.Lbn(i))
 		if newspace < oldspace {
-			pl.free(p+ondisk.Frag(sb.Numfrags(newspace)), oldspace-newspace)
+			pl.free(p+ondisk.Frag(sb.Numfrags(newspace)), oldspace-newspace, false)
 		}
 	}
 	if pl.released > d.Blocks {
 		return fs.corrupt(corruptf("inode %d: truncation frees %d sectors but di_blocks is %d", ip.ino, pl.released, d.Blocks))
+	}
+	if fs.sd != nil {
+		return fs.truncateSoftdep(ip, &pl, newDb, newIb, length, now)
 	}
 	d.Db, d.Ib = newDb, newIb
 	d.Size = length
@@ -233,7 +247,7 @@ func (fs *FS) truncate(ip *Inode, length uint64, now nsTime) error {
 		}
 	}
 	var first error
-	for _, e := range pl.frees {
+	for _, e := range append(pl.frees, pl.indirFrees...) {
 		if err := fs.freeBlock(ip.ino, e.p, e.size); err != nil && first == nil {
 			first = fs.corrupt(err)
 		}
@@ -269,5 +283,74 @@ func (fs *FS) zeroBlock(p ondisk.Frag, size int64) error {
 	b.Lock()
 	err = fs.cache.MarkDirty(b)
 	b.Unlock()
+	return err
+}
+
+// truncateSoftdep ends a shrinking truncate under soft updates. The
+// indirect blocks that keep some pointers are cleared first and written
+// durably, with the pointer to the new last block, before the inode with
+// its new size and pointers: a pointer on disk past the size is a
+// partially truncated inode to fsck_ffs, and so is an indirect block left
+// past the size by its trimming of a size past the last block (it trims to
+// the last block on disk, so an indirect block on disk must hold one). The
+// blocks cut off are freed once the writes clearing their pointers are
+// durable (at once those whose pointers never reached the disk).
+func (fs *FS) truncateSoftdep(ip *Inode, pl *truncPlan, newDb [ondisk.NDaddr]ondisk.Frag, newIb [ondisk.NIaddr]ondisk.Frag, length uint64, now nsTime) error {
+	d := &ip.din
+	var fr1 softdep.Frees
+	if len(pl.rewrites) > 0 {
+		// The pointer to the new last block (balloc'd above) first,
+		// and the inode counting it: then the indirect blocks on disk
+		// keep it while the pointers after it are cleared.
+		if err := fs.iupdate(ip, orderDelayed); err != nil {
+			return err
+		}
+		if err := fs.sd.Wait(fs.sd.BlocksWritten(ip.ino)); err != nil {
+			return fmt.Errorf("inode %d: writing its block pointers: %w", ip.ino, err)
+		}
+		var bufs []*bcache.Buf
+		defer func() {
+			for _, b := range bufs {
+				fs.cache.Release(b)
+			}
+		}()
+		var marks []softdep.Dep
+		for _, rw := range pl.rewrites {
+			b, err := fs.cache.Get(fs.sb.FragOffset(rw.p), int(fs.sb.Bsize))
+			if err != nil {
+				return fmt.Errorf("inode %d: indirect block %d: %w", ip.ino, rw.p, err)
+			}
+			bufs = append(bufs, b)
+			b.Lock()
+			clear(b.Data()[rw.size*8:])
+			err = fs.cache.MarkDirty(b)
+			if err == nil {
+				marks = append(marks, fs.sd.Marker(b)) // before any write of it
+			}
+			b.Unlock()
+			if err != nil {
+				return err
+			}
+		}
+		fr1 = fs.sd.FreeBlocks(ip.ino, toSoftdep(pl.indirFrees), marks)
+		if err := fs.sd.Wait(marks...); err != nil {
+			return fmt.Errorf("inode %d: writing cleared indirect blocks: %w", ip.ino, err)
+		}
+	}
+	d.Db, d.Ib = newDb, newIb
+	d.Size = length
+	d.Blocks -= pl.released
+	now.setMC(d)
+	if err := fs.iupdate(ip, orderPointerCleared); err != nil {
+		return err
+	}
+	fr2 := fs.sd.FreeBlocks(ip.ino, toSoftdep(pl.frees), []softdep.Dep{fs.sd.InodeWritten(ip.ino)})
+	for _, e := range append(pl.frees, pl.indirFrees...) {
+		fs.forget(e.p, e.size)
+	}
+	err := fs.freeExtents(ip.ino, fr1)
+	if err2 := fs.freeExtents(ip.ino, fr2); err == nil {
+		err = err2
+	}
 	return err
 }

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/ufs2/ufs2/alloc"
 	"github.com/ufs2/ufs2/internal/bcache"
 	"github.com/ufs2/ufs2/ondisk"
+	"github.com/ufs2/ufs2/softdep"
 )
 
 // The write half's plumbing: opening read-write, the cylinder groups the
@@ -41,29 +43,36 @@ func (fs *FS) openWrite(opts Options) error {
 		return fmt.Errorf("seeding generation numbers: %w", err)
 	}
 	fs.rnd = rand.New(rand.NewChaCha8(seed))
+	useSoftdep := fs.sb.Flags&ondisk.FSDoSoftdep != 0 && opts.Order == nil && !opts.Async && !opts.NoSoftUpdates
 	switch {
 	case opts.Order != nil:
 		fs.order = opts.Order
-	case opts.Async:
+	case opts.Async, useSoftdep:
 		fs.order = AsyncOrder{}
 	default:
 		fs.order = SyncOrder{Cache: fs.cache}
 	}
-	fs.groups = &cgGroups{fs: fs, cgs: map[ondisk.Cg]*ondisk.CylGroup{}, dirty: map[ondisk.Cg]bool{}}
-	a, err := alloc.New(fs.sb, fs.cs, fs.groups, alloc.Options{
+	fs.groups = &cgGroups{fs: fs, cgs: map[ondisk.Cg]*ondisk.CylGroup{}, dirty: map[ondisk.Cg]bool{},
+		vers: make([]atomic.Uint64, fs.sb.Ncg)}
+	aopts := alloc.Options{
 		Logger:        fs.log,
 		NeedsFsck:     fs.markNeedsFsck,
 		Now:           fs.now,
 		Rand:          fs.rand32,
 		DeferFragFree: true,
-	})
+	}
+	if useSoftdep {
+		fs.sd = softdep.New(fs.sb, fs.cache, fs.dev, softdepHost{fs}, softdep.Options{Logger: fs.log, Interval: opts.SyncInterval})
+		aopts.Pending = pendingHelper{fs.sd}
+	}
+	a, err := alloc.New(fs.sb, fs.cs, fs.groups, aopts)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	fs.alloc = a
 
 	sb := fs.sb
-	if opts.Order == nil {
+	if !useSoftdep {
 		// FS_DOSOFTDEP promises FreeBSD that after a crash only the
 		// inconsistencies soft updates allow can be found, so that it
 		// may mount at once and check in the background. This engine's
@@ -86,7 +95,13 @@ func (fs *FS) openWrite(opts Options) error {
 	}
 	sb.Clean = 0
 	sb.Mtime = fs.now().Unix()
-	return fs.writeSuperblock()
+	if err := fs.writeSuperblock(); err != nil {
+		return err
+	}
+	if fs.sd != nil && opts.SyncInterval >= 0 {
+		fs.sd.Start()
+	}
+	return nil
 }
 
 // markNeedsFsck records corruption found while running: FS_NEEDSFSCK is
@@ -142,6 +157,10 @@ type cgGroups struct {
 	// it, and pushCgs runs inside alloc.Locked.
 	cgs   map[ondisk.Cg]*ondisk.CylGroup
 	dirty map[ondisk.Cg]bool
+	// vers counts the changes to each group (Dirty), read without the
+	// Allocator's mutex: soft updates wait for a group's buffer holding
+	// at least the version an allocation saw (cgVer).
+	vers []atomic.Uint64
 }
 
 var _ alloc.Groups = (*cgGroups)(nil)
@@ -181,7 +200,12 @@ func (g *cgGroups) Cg(c ondisk.Cg) (*ondisk.CylGroup, error) {
 }
 
 // Dirty records that group c changed.
-func (g *cgGroups) Dirty(c ondisk.Cg) { g.dirty[c] = true }
+func (g *cgGroups) Dirty(c ondisk.Cg) {
+	g.dirty[c] = true
+	if int(c) < len(g.vers) {
+		g.vers[c].Add(1)
+	}
+}
 
 // InitInodeBlock writes a block of zeroed inodes, each with a random
 // non-zero generation number, synchronously: the group that claims them
@@ -205,6 +229,12 @@ func (g *cgGroups) InitInodeBlock(c ondisk.Cg, frag ondisk.Frag, first ondisk.In
 			b.Unlock()
 			return err
 		}
+	}
+	if fs.sd != nil {
+		// Soft updates write the group at any time: until the inodes
+		// are durable it is written without claiming them. (Recorded
+		// before the buffer can be written.)
+		fs.sd.InodesInitialised(c, uint32(first)%fs.sb.Ipg, b)
 	}
 	err = fs.cache.MarkDirty(b)
 	b.Unlock()
@@ -240,6 +270,9 @@ func (g *cgGroups) pushCgs() error {
 		b.Lock()
 		copy(b.Data(), cg.B)
 		err = g.fs.cache.MarkDirty(b)
+		if g.fs.sd != nil && int(c) < len(g.vers) {
+			g.fs.sd.CgPushed(c, g.vers[c].Load())
+		}
 		b.Unlock()
 		g.fs.cache.Release(b)
 		if err != nil && first == nil {
@@ -302,6 +335,28 @@ func (fs *FS) putSuperblock(sum, sbb []byte) error {
 // and the superblock (still marked not clean) are written as they were
 // when the groups were taken. Preconditions: fs.syncMu held.
 func (fs *FS) syncLocked() error {
+	if fs.sd != nil {
+		// Soft updates: rounds until every change so far is durable
+		// (the groups pushed by the rounds), then the summaries.
+		// The inodes whose last name's removal became durable are freed
+		// by the callbacks, which makes more to write: a few passes.
+		for range 4 {
+			if err := fs.sd.Sync(); err != nil {
+				return err
+			}
+			if fs.sd.RunCallbacks() == 0 {
+				break
+			}
+		}
+		var sum, sbb []byte
+		fs.alloc.Locked(func(sb *ondisk.Superblock, cs []ondisk.Csum) {
+			sum = summaryBytes(sb, cs)
+			sb.Fmod = 0
+			sb.Time = fs.now().Unix()
+			sbb = sb.EncodeWithHash()
+		})
+		return fs.putSuperblock(sum, sbb)
+	}
 	var sum, sbb []byte
 	var perr error
 	fs.alloc.Locked(func(sb *ondisk.Superblock, cs []ondisk.Csum) {
@@ -338,7 +393,17 @@ func (fs *FS) Sync() error {
 // closeWrite is Close's work for a read-write filesystem.
 // Preconditions: fs.syncMu held.
 func (fs *FS) closeWrite() error {
+	if fs.sd != nil {
+		fs.sd.Stop()
+	}
 	first := fs.freeOrphans()
+	if fs.sd != nil {
+		// Everything, the frees of unlinked files included, before the
+		// filesystem is marked clean.
+		if err := fs.sd.Drain(); err != nil && first == nil {
+			first = err
+		}
+	}
 	if err := fs.syncLocked(); err != nil && first == nil {
 		first = err
 	}
@@ -371,6 +436,13 @@ func (fs *FS) closeWrite() error {
 // does.)
 func (fs *FS) maybeFlush() {
 	if fs.cache.DirtyBytes() <= fs.dirtyLimit {
+		return
+	}
+	if fs.sd != nil {
+		if err := fs.sd.Round(); err != nil {
+			fs.log.Error("background flush failed", "err", err)
+		}
+		fs.sd.RunCallbacks()
 		return
 	}
 	var err error
@@ -546,6 +618,12 @@ func (fs *FS) Fsync(ino ondisk.Ino, dataOnly bool) error {
 	ip, err := fs.OpenInode(ino)
 	if err != nil {
 		return err
+	}
+	if fs.sd != nil {
+		// Soft updates: the inode, its blocks and every name made so
+		// far durable.
+		ip.Release()
+		return fs.sd.Fsync(ino)
 	}
 	defer ip.Release()
 	ip.mu.RLock()

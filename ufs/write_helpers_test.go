@@ -20,12 +20,16 @@ type testGeom struct {
 	bsize, fsize int
 	extra        string // more makefs -o options
 	ckhash       bool   // turn on CK_SUPERBLOCK|CK_CYLGRP|CK_INODE
+	softdep      bool   // set FS_DOSOFTDEP: the engine runs with soft updates
 }
 
 var (
 	geomSmall = testGeom{name: "4k-512", size: "24m", bsize: 4096, fsize: 512, extra: "density=4096,maxbpcg=2048", ckhash: true}
 	geomMid   = testGeom{name: "8k-1k", size: "32m", bsize: 8192, fsize: 1024, extra: "density=8192,maxbpcg=1024", ckhash: true}
 	geomBig   = testGeom{name: "32k-4k", size: "64m", bsize: 32768, fsize: 4096, extra: "density=16384,maxbpcg=1024"}
+	// The same with soft updates.
+	geomSmallSU = testGeom{name: "4k-512-su", size: "24m", bsize: 4096, fsize: 512, extra: "density=4096,maxbpcg=2048", ckhash: true, softdep: true}
+	geomBigSU   = testGeom{name: "32k-4k-su", size: "64m", bsize: 32768, fsize: 4096, extra: "density=16384,maxbpcg=1024", softdep: true}
 )
 
 // emptyImages caches one empty image per geometry for the test binary.
@@ -44,6 +48,11 @@ func emptyImage(t testing.TB, g testGeom) []byte {
 	testutil.MakefsWith(t, src, img, testutil.MakefsOptions{Version: 2, Size: g.size, Bsize: g.bsize, Fsize: g.fsize, Extra: []string{"-o", g.extra}})
 	if g.ckhash {
 		enableCheckHashes(t, img)
+	}
+	if g.softdep {
+		e := editImage(t, img)
+		e.sb.Flags |= ondisk.FSDoSoftdep
+		e.putSuperblock()
 	}
 	raw, err := os.ReadFile(img)
 	if err != nil {

@@ -47,13 +47,16 @@ func TestCleanFlag(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 
-	// Soft updates: the flag is off on disk while open (this engine
-	// does not keep soft updates' promise), back after a clean Close.
+	// Soft updates: the flag stays on disk while open (the engine keeps
+	// soft updates' promise), and after a clean Close.
 	e := editDev(t, m.dev)
 	e.sb.Flags |= ondisk.FSDoSoftdep
 	e.put()
 	m.open()
-	if sb := diskSuperblock(t, m.dev); sb.Flags&ondisk.FSDoSoftdep != 0 || sb.Clean != 0 {
+	if m.fs.sd == nil {
+		t.Fatal("FS_DOSOFTDEP set but the engine runs without soft updates")
+	}
+	if sb := diskSuperblock(t, m.dev); sb.Flags&ondisk.FSDoSoftdep == 0 || sb.Clean != 0 {
 		t.Errorf("open with soft updates: flags 0x%x fs_clean %d on disk", sb.Flags, sb.Clean)
 	}
 	must(t, m.fs.Close())
@@ -61,8 +64,25 @@ func TestCleanFlag(t *testing.T) {
 		t.Errorf("after close: flags 0x%x fs_clean %d on disk", sb.Flags, sb.Clean)
 	}
 
-	// Unclean with soft updates: opened, FS_UNCLEAN, left unclean (and
-	// without the soft updates flag, so that fsck runs in full).
+	// Without them (NoSoftUpdates) the flag is off on disk while open:
+	// the synchronous ordering does not keep that promise.
+	m.opts.NoSoftUpdates = true
+	m.open()
+	if m.fs.sd != nil {
+		t.Fatal("NoSoftUpdates: the engine runs with soft updates")
+	}
+	if sb := diskSuperblock(t, m.dev); sb.Flags&ondisk.FSDoSoftdep != 0 || sb.Clean != 0 {
+		t.Errorf("open without soft updates: flags 0x%x fs_clean %d on disk", sb.Flags, sb.Clean)
+	}
+	must(t, m.fs.Close())
+	if sb := diskSuperblock(t, m.dev); sb.Flags&ondisk.FSDoSoftdep == 0 || sb.Clean != 1 {
+		t.Errorf("after close: flags 0x%x fs_clean %d on disk", sb.Flags, sb.Clean)
+	}
+	m.opts.NoSoftUpdates = false
+
+	// Unclean with soft updates: opened read-write, FS_UNCLEAN, left
+	// unclean by Close (fsck -p finds only leaks), and opened read-write
+	// again, as FreeBSD mounts it before its background check.
 	e = editDev(t, m.dev)
 	e.sb.Clean = 0
 	e.sb.Flags |= ondisk.FSDoSoftdep
@@ -72,11 +92,22 @@ func TestCleanFlag(t *testing.T) {
 		t.Errorf("FS_UNCLEAN not set for an unclean filesystem: 0x%x", got)
 	}
 	must(t, m.fs.Close())
-	if sb := diskSuperblock(t, m.dev); sb.Clean != 0 || sb.Flags&ondisk.FSDoSoftdep != 0 {
+	if sb := diskSuperblock(t, m.dev); sb.Clean != 0 || sb.Flags&ondisk.FSDoSoftdep == 0 {
 		t.Errorf("an unclean filesystem after Close: fs_clean %d flags 0x%x", sb.Clean, sb.Flags)
 	}
-	// Now WriteRefusal says to run fsck.
 	fsys, err := Open(m.dev, Options{})
+	must(t, err)
+	if fsys.ReadOnly() {
+		t.Errorf("unclean soft-updates filesystem reopened read-only: %q", fsys.ReadOnlyReason())
+	}
+	fsys.Close()
+
+	// Without soft updates an unclean filesystem must be checked first.
+	e = editDev(t, m.dev)
+	e.sb.Clean = 0
+	e.sb.Flags &^= ondisk.FSDoSoftdep
+	e.put()
+	fsys, err = Open(m.dev, Options{})
 	must(t, err)
 	if !fsys.ReadOnly() || !strings.Contains(fsys.ReadOnlyReason(), "fsck") {
 		t.Errorf("reopened read-only %v: %q", fsys.ReadOnly(), fsys.ReadOnlyReason())

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ufs2/ufs2/ondisk"
+	"github.com/ufs2/ufs2/softdep"
 )
 
 // Extended attribute changes: FreeBSD's ffs_setextattr and
@@ -204,7 +205,7 @@ func (fs *FS) writeExtArea(ip *Inode, area []byte, now nsTime) error {
 				frees = append(frees, extent{p, osz})
 				blocks -= btodb(osz)
 			}
-		case osz >= nsz:
+		case osz >= nsz && fs.sd == nil:
 			newb[i] = p
 			if osz > nsz {
 				frees = append(frees, extent{p + ondisk.Frag(sb.Numfrags(nsz)), osz - nsz})
@@ -230,6 +231,19 @@ func (fs *FS) writeExtArea(ip *Inode, area []byte, now nsTime) error {
 				blocks -= btodb(osz)
 			}
 		}
+	}
+	// Soft updates switch the inode from the old area to the new one in
+	// one write once the new blocks are durable (recorded before their
+	// buffers exist, so that their first writes count), and free the old
+	// blocks after.
+	var sdFrees softdep.Frees
+	if fs.sd != nil {
+		var fr []softdep.Fresh
+		for _, e := range fresh {
+			fr = append(fr, softdep.Fresh{P: e.p, Size: int(e.size), CgVer: fs.blkVer(e.p)})
+		}
+		sdFrees = fs.sd.ExtArea(ip.ino, d.Extb, d.Extsize, newb, uint32(newsize), fr)
+		frees = nil
 	}
 	for i := range ondisk.NXaddr {
 		nsz := fs.extBlkSize(newsize, i)
@@ -265,6 +279,9 @@ func (fs *FS) writeExtArea(ip *Inode, area []byte, now nsTime) error {
 	}
 	if err := fs.iupdate(ip, point); err != nil {
 		return err
+	}
+	if fs.sd != nil {
+		return fs.freeExtents(ip.ino, sdFrees)
 	}
 	var first error
 	for _, e := range frees {

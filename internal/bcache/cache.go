@@ -43,17 +43,20 @@ type Hooks interface {
 	// BeforeWrite returns the bytes to write: b.Data() itself or a copy of
 	// the same length with unsafe parts rolled back.
 	BeforeWrite(b *Buf) []byte
-	// AfterWrite is called once the bytes BeforeWrite returned are on the
-	// device (not necessarily on stable storage: Flush syncs after).
-	AfterWrite(b *Buf)
+	// AfterWrite is called after every write BeforeWrite began, with the
+	// write's error: nil once the bytes BeforeWrite returned are on the
+	// device (not necessarily on stable storage: Flush syncs after). It
+	// returns whether b must stay dirty even though it was written (a
+	// write with parts rolled back must be made again later).
+	AfterWrite(b *Buf, err error) (keepDirty bool)
 }
 
 // NopHooks does nothing: it writes the buffer as it is.
 type NopHooks struct{}
 
-func (NopHooks) CopyOnWrite(*Buf) error    { return nil }
-func (NopHooks) BeforeWrite(b *Buf) []byte { return b.data }
-func (NopHooks) AfterWrite(*Buf)           {}
+func (NopHooks) CopyOnWrite(*Buf) error      { return nil }
+func (NopHooks) BeforeWrite(b *Buf) []byte   { return b.data }
+func (NopHooks) AfterWrite(*Buf, error) bool { return false }
 
 // Options configures a Cache.
 type Options struct {
@@ -96,6 +99,7 @@ type Cache struct {
 // Stats counts cache activity.
 type Stats struct {
 	Hits, Misses, Evictions, Writes int64
+	KeptDirty                       int64 // writes after which AfterWrite kept the buffer dirty
 	Buffers                         int   // buffers in the map
 	Bytes, DirtyBytes, CleanBytes   int64 // bytes held, dirty, on the LRU
 }
@@ -114,6 +118,12 @@ type Buf struct {
 	// mu is the contents lock: RLock to read Data, Lock to change it.
 	mu   sync.RWMutex
 	data []byte
+
+	// wmu is held across one write of the buffer (the hooks and the
+	// device write), so that two writes of it never overlap: the device
+	// always ends up with the bytes of the last write begun, and the
+	// hooks see writes one at a time. Taken before mu.
+	wmu sync.Mutex
 
 	// Guarded by Cache.mu.
 	refs     int
@@ -386,8 +396,11 @@ func (c *Cache) Dirty(b *Buf) bool {
 
 // FlushBuf writes b if it is dirty: CopyOnWrite, BeforeWrite, the device
 // write, AfterWrite. The caller holds a reference and not b's exclusive
-// lock. It does not sync the device.
+// lock. It does not sync the device. Writes of one buffer never overlap:
+// a FlushBuf waits for another one of the same buffer to finish.
 func (c *Cache) FlushBuf(b *Buf) error {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	c.mu.Lock()
@@ -404,21 +417,28 @@ func (c *Cache) FlushBuf(b *Buf) error {
 	}
 	out := h.BeforeWrite(b)
 	if len(out) != b.key.size {
-		return fmt.Errorf("%w: BeforeWrite returned %d bytes for a %d-byte buffer at %d", ErrBadRequest, len(out), b.key.size, b.key.off)
+		err := fmt.Errorf("%w: BeforeWrite returned %d bytes for a %d-byte buffer at %d", ErrBadRequest, len(out), b.key.size, b.key.off)
+		h.AfterWrite(b, err)
+		return err
 	}
 	n, err := c.dev.WriteAt(out, b.key.off)
 	if err == nil && n != len(out) {
 		err = io.ErrShortWrite
 	}
 	if err != nil {
-		return fmt.Errorf("%w: write %d bytes at %d: %w", ErrIO, len(out), b.key.off, err)
+		err = fmt.Errorf("%w: write %d bytes at %d: %w", ErrIO, len(out), b.key.off, err)
+		h.AfterWrite(b, err)
+		return err
 	}
-	h.AfterWrite(b)
+	keep := h.AfterWrite(b, nil)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.stats.Writes++
-	if b.dirty && b.dirtyGen == gen {
+	if keep {
+		c.stats.KeptDirty++
+	}
+	if !keep && b.dirty && b.dirtyGen == gen {
 		b.dirty = false
 		c.dirtyBytes -= int64(b.key.size)
 		if b.refs == 0 && b.inMap {
@@ -433,6 +453,20 @@ func (c *Cache) FlushBuf(b *Buf) error {
 // Flush writes every dirty buffer in ascending offset order, then syncs the
 // device. It returns the first error after trying every buffer.
 func (c *Cache) Flush() error {
+	first := c.WriteDirty()
+	if c.ro {
+		return first
+	}
+	if err := c.dev.Sync(); err != nil && first == nil {
+		first = fmt.Errorf("%w: sync: %w", ErrIO, err)
+	}
+	return first
+}
+
+// WriteDirty writes every buffer dirty when it is called, in ascending
+// offset order, without syncing the device (soft updates sync on their
+// own schedule). It returns the first error after trying every buffer.
+func (c *Cache) WriteDirty() error {
 	c.mu.Lock()
 	var dirty []*Buf
 	for _, b := range c.bufs {
@@ -451,12 +485,6 @@ func (c *Cache) Flush() error {
 			first = err
 		}
 		c.Release(b)
-	}
-	if c.ro {
-		return first
-	}
-	if err := c.dev.Sync(); err != nil && first == nil {
-		first = fmt.Errorf("%w: sync: %w", ErrIO, err)
 	}
 	return first
 }

@@ -7,17 +7,22 @@ import (
 	"io"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fakeDev is an in-memory Device that counts and records I/O and can be
 // told to fail.
 type fakeDev struct {
-	mu       sync.Mutex
-	data     []byte
-	reads    map[int64]int
-	writes   []int64 // offsets, in order
-	syncs    int
-	failRead bool
+	mu        sync.Mutex
+	data      []byte
+	reads     map[int64]int
+	writes    []int64 // offsets, in order
+	syncs     int
+	failRead  bool
+	failWrite bool
+	inWrite   int // writes in progress (to catch overlapping writes)
+	overlap   bool
+	slow      time.Duration
 }
 
 func newFakeDev(size int) *fakeDev {
@@ -47,7 +52,20 @@ func (d *fakeDev) ReadAt(p []byte, off int64) (int, error) {
 
 func (d *fakeDev) WriteAt(p []byte, off int64) (int, error) {
 	d.mu.Lock()
+	if d.failWrite {
+		d.mu.Unlock()
+		return 0, errors.New("injected write failure")
+	}
+	d.inWrite++
+	if d.inWrite > 1 {
+		d.overlap = true
+	}
+	slow := d.slow
+	d.mu.Unlock()
+	time.Sleep(slow)
+	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.inWrite--
 	d.writes = append(d.writes, off)
 	return copy(d.data[off:], p), nil
 }
@@ -318,6 +336,8 @@ type recHooks struct {
 	oldSeen  map[int64][]byte // device contents seen by CopyOnWrite
 	rollback bool
 	failCOW  bool
+	keep     bool    // AfterWrite keeps the buffer dirty
+	errs     []error // errors AfterWrite saw
 }
 
 func (h *recHooks) CopyOnWrite(b *Buf) error {
@@ -339,26 +359,30 @@ func (h *recHooks) BeforeWrite(b *Buf) []byte {
 	return out
 }
 
-func (h *recHooks) AfterWrite(b *Buf) {
+func (h *recHooks) AfterWrite(b *Buf, err error) bool {
 	h.calls = append(h.calls, fmt.Sprintf("after %d", b.Off()))
+	h.errs = append(h.errs, err)
+	return h.keep
 }
 
 func TestHooks(t *testing.T) {
 	tests := []struct {
 		name              string
 		rollback, failCOW bool
+		keep              bool
 		wantCalls         string
 		wantDisk          string // first 4 bytes on the device after Flush
 		wantDirty         bool
 	}{
-		{"plain", false, false, "[cow 512 before 512 after 512]", "NEW!", false},
-		{"rollback", true, false, "[cow 512 before 512 after 512]", "REW!", false},
-		{"cow fails", false, true, "[cow 512]", "\x01\x01\x01\x01", true},
+		{"plain", false, false, false, "[cow 512 before 512 after 512]", "NEW!", false},
+		{"rollback", true, false, false, "[cow 512 before 512 after 512]", "REW!", false},
+		{"rollback kept dirty", true, false, true, "[cow 512 before 512 after 512]", "REW!", true},
+		{"cow fails", false, true, false, "[cow 512]", "\x01\x01\x01\x01", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dev := newFakeDev(1 << 16)
-			h := &recHooks{dev: dev, oldSeen: map[int64][]byte{}, rollback: tc.rollback, failCOW: tc.failCOW}
+			h := &recHooks{dev: dev, oldSeen: map[int64][]byte{}, rollback: tc.rollback, failCOW: tc.failCOW, keep: tc.keep}
 			c := New(dev, Options{})
 			c.SetHooks(h)
 			b, err := c.Get(512, 512)
@@ -542,5 +566,104 @@ func TestInvalidateThenGet(t *testing.T) {
 	}
 	if s := c.Stats(); s.DirtyBytes != 0 || s.Buffers != 1 {
 		t.Errorf("stats: %+v", s)
+	}
+}
+
+// TestAfterWriteError: a failed write reaches AfterWrite with its error
+// and leaves the buffer dirty.
+func TestAfterWriteError(t *testing.T) {
+	dev := newFakeDev(1 << 16)
+	h := &recHooks{dev: dev, oldSeen: map[int64][]byte{}}
+	c := New(dev, Options{})
+	c.SetHooks(h)
+	b, err := c.Get(1024, 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release(b)
+	b.Lock()
+	copy(b.Data(), "data")
+	_ = c.MarkDirty(b)
+	b.Unlock()
+	dev.failWrite = true
+	if err := c.FlushBuf(b); !errors.Is(err, ErrIO) {
+		t.Fatalf("FlushBuf = %v, want ErrIO", err)
+	}
+	if len(h.errs) != 1 || h.errs[0] == nil {
+		t.Fatalf("AfterWrite errors %v, want one failure", h.errs)
+	}
+	if !c.Dirty(b) {
+		t.Fatal("buffer clean after a failed write")
+	}
+	dev.failWrite = false
+	if err := c.FlushBuf(b); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.errs) != 2 || h.errs[1] != nil || c.Dirty(b) {
+		t.Fatalf("after the retry: errors %v, dirty %v", h.errs, c.Dirty(b))
+	}
+}
+
+// TestWriteDirty writes every dirty buffer and does not sync; Flush does
+// both.
+func TestWriteDirty(t *testing.T) {
+	dev := newFakeDev(1 << 16)
+	c := New(dev, Options{})
+	for _, off := range []int64{4096, 512, 2048} {
+		b, err := c.Get(off, 512)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Lock()
+		b.Data()[0] = 'x'
+		_ = c.MarkDirty(b)
+		b.Unlock()
+		c.Release(b)
+	}
+	if err := c.WriteDirty(); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(dev.writes) != "[512 2048 4096]" || dev.syncs != 0 {
+		t.Fatalf("writes %v syncs %d, want [512 2048 4096] and none", dev.writes, dev.syncs)
+	}
+	if c.DirtyBytes() != 0 {
+		t.Fatalf("%d dirty bytes left", c.DirtyBytes())
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if dev.syncs != 1 || len(dev.writes) != 3 {
+		t.Fatalf("Flush of a clean cache: writes %v syncs %d", dev.writes, dev.syncs)
+	}
+}
+
+// TestWritesDoNotOverlap: concurrent FlushBufs of one buffer write one
+// at a time.
+func TestWritesDoNotOverlap(t *testing.T) {
+	dev := newFakeDev(1 << 16)
+	dev.slow = time.Millisecond
+	c := New(dev, Options{})
+	b, err := c.Get(0, 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release(b)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.Lock()
+			b.Data()[0] = byte(i)
+			_ = c.MarkDirty(b)
+			b.Unlock()
+			if err := c.FlushBuf(b); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if dev.overlap {
+		t.Fatal("two writes of one buffer overlapped")
 	}
 }

@@ -19,6 +19,7 @@ const module = "github.com/ufs2/ufs2"
 // directory of it (tools/dumpfs is in "tools"). A package may import
 // packages of its own layer and of the layers below it, never above.
 var layers = []string{
+	"internal/crashtest", // crash-consistency tests over the whole stack (test only)
 	"cmd/ufs2",
 	"tools",
 	"mount",
@@ -54,7 +55,7 @@ var onlyMay = map[string][]string{
 var strictInCodeOnly = []string{"fsck"}
 
 // testOnly lists project packages that only _test.go files may import.
-var testOnly = []string{"internal/testutil"}
+var testOnly = []string{"internal/testutil", "internal/crashtest"}
 
 // thirdParty gives, for an import-path prefix outside the project, the
 // only layer allowed to import it.
