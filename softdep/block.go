@@ -59,9 +59,20 @@ type allocItem struct {
 	extra      []Dep
 	diskTree   []Extent
 	sizeBefore int64 // -1: none
+	// replacedBy is the item that took over the slot when this one was
+	// cancelled before reaching the disk (a tail moved again, a tree
+	// replaced again): what waited for this pointer waits for that one.
+	replacedBy *allocItem
 }
 
-func (it *allocItem) done(*Deps) bool { return it.finished() }
+// done reports whether the pointer is durable, or cancelled with nothing
+// taking its place (its block freed).
+func (it *allocItem) done(*Deps) bool {
+	for it.st == cancelled && it.replacedBy != nil {
+		it = it.replacedBy
+	}
+	return it.finished()
+}
 
 // order sorts an inode's pointers: direct ones by index, then indirect.
 func (it *allocItem) order() int {
@@ -233,6 +244,9 @@ func (d *Deps) MoveBlock(s Slot, old ondisk.Frag, osize int, n ondisk.Frag, nsiz
 		d.finishItem(prev, cancelled)
 	}
 	it := d.newItem(s, n, nsize, cgVer, -1)
+	if prev != nil && prev.st == cancelled {
+		prev.replacedBy = it
+	}
 	it.oldp, it.osize = oldp, oldsize
 	it.after = after
 	if n != old {
@@ -277,6 +291,9 @@ func (d *Deps) ReplaceTree(s Slot, old []Extent, fresh []Fresh, sizeBefore int64
 		oldp, osize, disk = old[0].P, int(old[0].Size), old
 	}
 	it := d.newItem(s, top.P, top.Size, top.CgVer, -1)
+	if prev != nil && prev.st == cancelled {
+		prev.replacedBy = it
+	}
 	it.oldp, it.osize, it.diskTree, it.after = oldp, osize, disk, after
 	it.sizeBefore = sizeBefore
 	for _, f := range fresh[1:] {

@@ -279,26 +279,29 @@ type Deps struct {
 
 	// mu protects everything below and every item, inode state and
 	// buffer record. Never held across I/O or a Host call.
-	mu         sync.Mutex
-	seq        uint64
-	flushGen   uint64 // number of the next flush to begin
-	bufs       map[int64]*bufDeps
-	inodes     map[ondisk.Ino]*inodeState
-	cgs        map[ondisk.Cg]*cgState
-	bySlot     map[Slot]*allocItem        // the newest item of each slot
-	byBlock    map[ondisk.Frag]*allocItem // the newest item of each new block
-	indirs     map[ondisk.Frag]*indirInfo
-	inflight   map[*bcache.Buf]*writeRec
-	written    []*writeRec
-	frees      []*freeWork
-	remsLive   []*dirRem
-	holds      []*hold
-	live       map[uint64]liveEntry // unfinished items, by seq
-	callbacks  []ondisk.Ino
-	stats      Stats
-	stopped    bool
-	stop, kick chan struct{}
-	wg         sync.WaitGroup
+	mu       sync.Mutex
+	seq      uint64
+	flushGen uint64 // number of the next flush to begin
+	bufs     map[int64]*bufDeps
+	inodes   map[ondisk.Ino]*inodeState
+	cgs      map[ondisk.Cg]*cgState
+	bySlot   map[Slot]*allocItem        // the newest item of each slot
+	byBlock  map[ondisk.Frag]*allocItem // the newest item of each new block
+	indirs   map[ondisk.Frag]*indirInfo
+	inflight map[*bcache.Buf]*writeRec
+	written  []*writeRec
+	frees    []*freeWork
+	remsLive []*dirRem
+	// addsVisible are entries written but not yet in the directory on
+	// disk (dirAdd.visible), still live.
+	addsVisible []*dirAdd
+	holds       []*hold
+	live        map[uint64]liveEntry // unfinished items, by seq
+	callbacks   []ondisk.Ino
+	stats       Stats
+	stopped     bool
+	stop, kick  chan struct{}
+	wg          sync.WaitGroup
 }
 
 var _ bcache.Hooks = (*Deps)(nil)
@@ -419,6 +422,7 @@ type liveEntry struct {
 	b     *base
 	fsync bool
 	item  *allocItem // when it is a block pointer
+	add   *dirAdd    // when it is a directory entry (done, not finished, counts)
 }
 
 // errorf wraps an error with the package's prefix.

@@ -21,6 +21,10 @@ type Entry struct {
 	// as it is now, with the link for the named directory's "..", is
 	// durable first.)
 	Mkdir bool
+	// NewChunk: the entry is in a chunk past Dir's size, which the
+	// caller raises in its next UpdateInode of Dir: the entry counts as
+	// durable only once that inode write is.
+	NewChunk bool
 	// Paired: the entry is written only together with a removal from
 	// the same block recorded later (DirRemove with this entry's Dep):
 	// a rename inside one directory block, which must reach the disk in
@@ -39,12 +43,19 @@ type dirAdd struct {
 	typ    uint8
 	old    ondisk.Ino
 	oldTyp uint8
-	deps   []Dep
-	oldRem *dirRem // the removal of old, done when this is durable
-	paired bool    // waits for its paired removal (Entry.Paired)
+	deps   []Dep // before it is written as it is
+	// visible: before it is in the directory on disk (the pointer to
+	// its block, the directory's size over its chunk), once written.
+	visible []Dep
+	oldRem  *dirRem // the removal of old, done when this is durable
+	paired  bool    // waits for its paired removal (Entry.Paired)
 }
 
-func (a *dirAdd) done(*Deps) bool { return a.finished() }
+// done reports whether the entry is in the directory on disk (or was
+// cancelled).
+func (a *dirAdd) done(d *Deps) bool {
+	return a.st == cancelled || a.st == durable && d.allDone(a.visible)
+}
 
 // dirRem is the removal of a name of target: target's link count on disk
 // drops once it is durable and after is done.
@@ -87,6 +98,19 @@ func (d *Deps) DirAdd(b *bcache.Buf, e Entry) Dep {
 	}
 	target := d.inode(e.Ino)
 	a.deps = []Dep{inoDep{target, target.ver}}
+	ds := d.inode(e.Dir)
+	if e.NewChunk {
+		// The version the caller writes next; counted now, so that the
+		// directory's state is not forgotten before it.
+		ds.ver++
+		a.visible = append(a.visible, inoDep{ds, ds.ver})
+	}
+	// On disk the entry is in the directory only once the pointer to
+	// its block is.
+	a.visible = append(a.visible, d.blockDeps(ds, off)...)
+	if a.oldRem != nil && !merged {
+		a.oldRem.after = append(a.oldRem.after, d.blockDeps(ds, off)...)
+	}
 	if e.Type == ondisk.DTDir && e.Name != "." && e.Name != ".." {
 		// A directory named here has (or will have, and fsck makes it
 		// so) ".." naming Dir: Dir's link count for it first.
@@ -101,7 +125,7 @@ func (d *Deps) DirAdd(b *bcache.Buf, e Entry) Dep {
 		}
 	}
 	bd.adds = append(bd.adds, a)
-	d.live[a.seq] = liveEntry{b: &a.base, fsync: true}
+	d.live[a.seq] = liveEntry{b: &a.base, fsync: true, add: a}
 	return a
 }
 
@@ -141,7 +165,9 @@ func (d *Deps) DirRemove(b *bcache.Buf, dir ondisk.Ino, name string, ino ondisk.
 	}
 	st := d.inode(ino)
 	st.pending++
-	r := &dirRem{base: base{seq: d.nextSeq()}, off: off, target: st}
+	// Until the pointer to the block is durable the disk may show the
+	// entry in the block it came from (a fragment tail moved).
+	r := &dirRem{base: base{seq: d.nextSeq()}, off: off, target: st, after: d.blockDeps(ds, off)}
 	bd.rems = append(bd.rems, r)
 	ds.entryRems = append(ds.entryRems, r)
 	d.remsLive = append(d.remsLive, r)
@@ -180,7 +206,7 @@ func (d *Deps) NamesWritten(ino ondisk.Ino) Dep {
 	var deps allDeps
 	for _, bd := range d.bufs {
 		for _, a := range bd.adds {
-			if a.ino == ino && !a.finished() {
+			if a.ino == ino && !a.done(d) {
 				deps = append(deps, a)
 			}
 		}
@@ -226,6 +252,18 @@ func (d *Deps) HoldLink(ino ondisk.Ino, until ...Dep) {
 	d.holds = append(d.holds, h)
 }
 
+// Pairable reports whether an entry recorded with Entry.Paired is in the
+// directory on disk as soon as its block is written (the pointer to the
+// block and the size over its chunk are durable), so that a removal
+// written with it cannot show first. When not, the caller unpairs it and
+// waits for it instead.
+func (d *Deps) Pairable(dep Dep) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	a, ok := dep.(*dirAdd)
+	return ok && d.allDone(a.visible)
+}
+
 // Unpair releases an entry recorded with Entry.Paired whose removal will
 // not come (the rename failed half way): it is written on its own.
 func (d *Deps) Unpair(dep Dep) {
@@ -234,6 +272,29 @@ func (d *Deps) Unpair(dep Dep) {
 	if a, ok := dep.(*dirAdd); ok {
 		a.paired = false
 	}
+}
+
+// blockDeps returns the pointers of directory ds to the block whose
+// buffer is at off that are not durable yet (a new block, a fragment tail
+// grown or moved, a new indirect tree holding it). Preconditions: d.mu.
+func (d *Deps) blockDeps(ds *inodeState, off int64) []Dep {
+	ds.compact()
+	var deps []Dep
+	for _, list := range [][]*allocItem{ds.allocs, ds.inBlock} {
+		for _, it := range list {
+			if d.sb.FragOffset(it.newp) == off {
+				deps = append(deps, it)
+				continue
+			}
+			for _, x := range it.extra {
+				if m, ok := x.(*marker); ok && m.off == off {
+					deps = append(deps, it)
+					break
+				}
+			}
+		}
+	}
+	return deps
 }
 
 // moveDirItems moves the entries recorded in the block at from to the
@@ -247,10 +308,12 @@ func (d *Deps) moveDirItems(from, to int64, it *allocItem) {
 	}
 	nb := d.buf(to)
 	for _, a := range bd.adds {
-		if a.st != pending {
+		if a.done(d) {
 			continue
 		}
+		// In the directory on disk once the new pointer is.
 		a.off = to
+		a.visible = append(a.visible, it)
 		if a.oldRem != nil {
 			a.oldRem.after = append(a.oldRem.after, it)
 		}
@@ -264,7 +327,7 @@ func (d *Deps) moveDirItems(from, to int64, it *allocItem) {
 		r.after = append(r.after, it)
 		nb.rems = append(nb.rems, r)
 	}
-	bd.adds = slices.DeleteFunc(bd.adds, func(a *dirAdd) bool { return a.off == to || a.finished() })
+	bd.adds = slices.DeleteFunc(bd.adds, func(a *dirAdd) bool { return a.off == to || a.done(d) })
 	bd.rems = slices.DeleteFunc(bd.rems, func(r *dirRem) bool { return r.off == to || r.finished() })
 	if bd.empty() {
 		delete(d.bufs, from)
@@ -287,6 +350,8 @@ func (d *Deps) dropBuffer(off int64, clear []Dep) {
 	}
 	for _, a := range bd.adds {
 		if a.st != pending {
+			// Written: gone with the block, nothing left to wait for.
+			a.visible = nil
 			continue
 		}
 		a.st = cancelled
@@ -315,7 +380,7 @@ func (d *Deps) dropBuffer(off int64, clear []Dep) {
 // rollDir rolls back, in a write of directory block bd's buffer, the
 // entries not yet safe and captures the rest. Preconditions: d.mu.
 func (d *Deps) rollDir(bd *bufDeps, data []byte, out *[]byte, rec *writeRec) {
-	bd.adds = slices.DeleteFunc(bd.adds, func(a *dirAdd) bool { return a.finished() })
+	bd.adds = slices.DeleteFunc(bd.adds, func(a *dirAdd) bool { return a.done(d) })
 	bd.rems = slices.DeleteFunc(bd.rems, func(r *dirRem) bool { return r.st != pending && r.st != writing && r.st != written })
 	for _, r := range bd.rems {
 		if r.st == pending && !r.viaAdd {

@@ -213,9 +213,30 @@ func (d *Deps) rollInode(st *inodeState, data []byte, out *[]byte, rec *writeRec
 			roll = append(roll, it)
 		}
 	}
+	if din.IsDir() && slices.ContainsFunc(roll, func(it *allocItem) bool { return it.slot.Kind == SlotDirect }) {
+		// A directory may have no hole: with a direct block rolled
+		// back, its indirect blocks (past that block) wait too.
+		for _, it := range take {
+			if it.slot.Kind == SlotIndirect {
+				roll = append(roll, it)
+			}
+		}
+		take = slices.DeleteFunc(take, func(it *allocItem) bool { return it.slot.Kind == SlotIndirect })
+	}
 	if len(roll) > 0 {
 		changed = true
 		slices.SortFunc(roll, func(a, b *allocItem) int { return a.order() - b.order() })
+		// Indirect pointers first: a replaced tree takes the size back
+		// to what it was (sizeBefore), which the rules for the direct
+		// pointers then see.
+		for _, it := range roll {
+			if it.slot.Kind == SlotIndirect {
+				din.Ib[it.slot.Index] = it.oldp
+				if it.sizeBefore >= 0 && int64(din.Size) > it.sizeBefore {
+					din.Size = uint64(it.sizeBefore)
+				}
+			}
+		}
 		var last *allocItem // the highest direct pointer rolled back
 		cut := -1           // a direct pointer rolled back to a fragment
 		for _, it := range roll {
@@ -242,14 +263,6 @@ func (d *Deps) rollInode(st *inodeState, data []byte, out *[]byte, rec *writeRec
 				i--
 			}
 			din.Size = uint64(int64(i+1) * bsize)
-		}
-		for _, it := range roll {
-			if it.slot.Kind == SlotIndirect {
-				din.Ib[it.slot.Index] = it.oldp
-				if it.sizeBefore >= 0 && int64(din.Size) > it.sizeBefore {
-					din.Size = uint64(it.sizeBefore)
-				}
-			}
 		}
 		if cut >= 0 {
 			// Pointers cleared by the cut are not written either.

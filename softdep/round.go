@@ -158,7 +158,11 @@ func (d *Deps) markDurable(g uint64) {
 				continue
 			}
 			a.st = durable
-			delete(d.live, a.seq)
+			if d.allDone(a.visible) {
+				delete(d.live, a.seq)
+			} else {
+				d.addsVisible = append(d.addsVisible, a)
+			}
 			if r := a.oldRem; r != nil {
 				r.st = durable
 			}
@@ -221,6 +225,16 @@ func (d *Deps) progress() {
 	}
 	clear(d.remsLive[len(keep):])
 	d.remsLive = keep
+	ak := d.addsVisible[:0]
+	for _, a := range d.addsVisible {
+		if a.done(d) {
+			delete(d.live, a.seq)
+			continue
+		}
+		ak = append(ak, a)
+	}
+	clear(d.addsVisible[len(ak):])
+	d.addsVisible = ak
 }
 
 // takeFrees removes and returns the frees whose dependencies are durable.
@@ -420,7 +434,10 @@ func (d *Deps) Wait(deps ...Dep) error {
 // Preconditions: d.mu.
 func (d *Deps) liveUpTo(limit uint64, fsync bool) bool {
 	for seq, e := range d.live {
-		if seq > limit || (fsync && !e.fsync) || e.b.finished() {
+		if seq > limit || (fsync && !e.fsync) {
+			continue
+		}
+		if e.add != nil && e.add.done(d) || e.add == nil && e.b.finished() {
 			continue
 		}
 		if e.item != nil && e.item.minVer > e.item.owner.ver {

@@ -537,3 +537,213 @@ func TestWaitStuck(t *testing.T) {
 		t.Fatalf("Wait = %v, want ErrStuck", err)
 	}
 }
+
+// TestDirectoryHasNoHole: a directory growing past its direct blocks (a
+// new tree through ReplaceTree) while its last direct block is not on
+// disk yet is written without the tree and with its size cut to the
+// blocks that are there, never with a hole fsck_ffs calls damage.
+func TestDirectoryHasNoHole(t *testing.T) {
+	e := newEnv(t)
+	bsize := int(e.sb.Bsize)
+	din := ondisk.Dinode{Mode: ondisk.IFDIR | 0o755, Nlink: 2}
+	for i := range ondisk.NDaddr - 1 {
+		din.Db[i] = e.dataFrag(i)
+	}
+	din.Size = uint64((ondisk.NDaddr - 1) * bsize)
+	e.inode(testIno, &din)
+	e.round()
+
+	// Block 11, never written (its buffer is not made), then a new
+	// tree for block 12 whose blocks are written.
+	last := e.dataFrag(ondisk.NDaddr - 1)
+	e.d.NewBlock(Slot{Ino: testIno, Kind: SlotDirect, Index: ondisk.NDaddr - 1}, last, bsize, e.host.alloc(0), false, -1)
+	din.Db[ondisk.NDaddr-1] = last
+	din.Size = uint64(ondisk.NDaddr * bsize)
+	top, data := e.dataFrag(ondisk.NDaddr), e.dataFrag(ondisk.NDaddr+1)
+	e.d.ReplaceTree(Slot{Ino: testIno, Kind: SlotIndirect, Index: 0}, nil,
+		[]Fresh{{P: top, Size: bsize, CgVer: e.host.alloc(0)}, {P: data, Size: bsize, CgVer: e.host.alloc(0)}},
+		int64(din.Size))
+	din.Ib[0] = top
+	din.Size = uint64((ondisk.NDaddr + 1) * bsize)
+	e.inode(testIno, &din)
+	e.block(top, bsize, 0)
+	e.block(data, bsize, 0)
+	for round := range 3 {
+		e.round()
+		got := e.disk(testIno)
+		if got.Ib[0] != 0 || got.Db[ondisk.NDaddr-1] != 0 || got.Size != uint64((ondisk.NDaddr-1)*bsize) {
+			t.Fatalf("round %d: db[11] %d ib[0] %d size %d; want both rolled back and size %d",
+				round, got.Db[ondisk.NDaddr-1], got.Ib[0], got.Size, (ondisk.NDaddr-1)*bsize)
+		}
+	}
+	// Once block 11 is written, everything goes.
+	e.block(last, bsize, 0)
+	e.round()
+	e.round()
+	if got := e.disk(testIno); got.Ib[0] != top || got.Db[ondisk.NDaddr-1] != last || got.Size != din.Size {
+		t.Fatalf("at the end: db[11] %d ib[0] %d size %d; want %d %d %d", got.Db[ondisk.NDaddr-1], got.Ib[0], got.Size, last, top, din.Size)
+	}
+}
+
+// isDone reports whether dep is satisfied, without running rounds.
+func (e *env) isDone(dep Dep) bool {
+	e.d.mu.Lock()
+	defer e.d.mu.Unlock()
+	return dep.done(e.d)
+}
+
+// TestEntryWaitsForDirectory: an entry is durable only once the
+// directory on disk holds it: the pointer to a new directory block, and
+// the size over a new chunk, durable first (else a rename could remove the
+// old name of a file whose new one is not on disk yet).
+func TestEntryWaitsForDirectory(t *testing.T) {
+	e := newEnv(t)
+	dirIno := testIno + 1
+	file := ondisk.Dinode{Mode: ondisk.IFREG | 0o644, Nlink: 1}
+	e.inode(testIno, &file)
+	e.round()
+	e.round()
+
+	// A new block: its entry waits for the pointer.
+	dirp := e.dataFrag(5)
+	e.d.NewBlock(Slot{Ino: dirIno, Kind: SlotDirect, Index: 0}, dirp, int(e.sb.Fsize), e.host.alloc(0), false, -1)
+	dir := ondisk.Dinode{Mode: ondisk.IFDIR | 0o755, Nlink: 2, Size: ondisk.DirBlkSize, Blocks: 1}
+	dir.Db[0] = dirp
+	e.inode(dirIno, &dir)
+	var added Dep
+	b := e.dirBlock(dirp, []ondisk.Direct{
+		{Ino: dirIno, Type: ondisk.DTDir, Name: []byte(".")},
+		{Ino: 2, Type: ondisk.DTDir, Name: []byte("..")},
+		{Ino: testIno, Type: ondisk.DTReg, Name: []byte("file")},
+	}, func(b *bcache.Buf, d ondisk.Direct) {
+		if d.Ino == testIno {
+			added = e.d.DirAdd(b, Entry{Dir: dirIno, Name: "file", Ino: testIno, Type: ondisk.DTReg})
+		}
+	})
+	defer e.cache.Release(b)
+	e.round()
+	if got := e.entryIno(dirp, "file"); got != testIno {
+		t.Fatalf("entry not written as it is: d_ino %d", got)
+	}
+	if got := e.disk(dirIno); got.Db[0] != 0 {
+		t.Fatalf("pointer to the block written before the block was durable")
+	}
+	if e.isDone(added) {
+		t.Fatal("entry counts as durable while its block's pointer is not on disk")
+	}
+	if err := e.d.Wait(added); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.disk(dirIno); got.Db[0] != dirp {
+		t.Fatalf("after Wait: db[0] %d, want %d", got.Db[0], dirp)
+	}
+
+	// A new chunk in a block on disk: its entry waits for the size.
+	dir2 := dirIno + 1
+	p2 := e.dataFrag(8)
+	blk, err := e.cache.GetNoRead(e.sb.FragOffset(p2), int(e.sb.Bsize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.cache.Release(blk)
+	blk.Lock()
+	for c := 0; c < len(blk.Data()); c += ondisk.DirBlkSize {
+		d := ondisk.Direct{Reclen: ondisk.DirBlkSize}
+		if c == 0 {
+			d = ondisk.Direct{Ino: dir2, Type: ondisk.DTDir, Name: []byte("."), Reclen: ondisk.DirBlkSize}
+		}
+		if err := d.Encode(blk.Data()[c:]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = e.cache.MarkDirty(blk)
+	blk.Unlock()
+	dir = ondisk.Dinode{Mode: ondisk.IFDIR | 0o755, Nlink: 2, Size: ondisk.DirBlkSize, Blocks: 8}
+	dir.Db[0] = p2
+	e.inode(dir2, &dir)
+	e.round()
+	e.round()
+	blk.Lock()
+	d := ondisk.Direct{Ino: testIno, Type: ondisk.DTReg, Name: []byte("again"), Reclen: ondisk.DirBlkSize}
+	if err := d.Encode(blk.Data()[ondisk.DirBlkSize:]); err != nil {
+		t.Fatal(err)
+	}
+	_ = e.cache.MarkDirty(blk)
+	again := e.d.DirAdd(blk, Entry{Dir: dir2, Name: "again", Ino: testIno, Type: ondisk.DTReg, NewChunk: true})
+	blk.Unlock()
+	e.round()
+	e.round()
+	if e.isDone(again) {
+		t.Fatal("entry in a new chunk counts as durable before the directory's size")
+	}
+	dir.Size = 2 * ondisk.DirBlkSize
+	e.inode(dir2, &dir)
+	if err := e.d.Wait(again); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.disk(dir2); got.Size != 2*ondisk.DirBlkSize {
+		t.Fatalf("after Wait: size %d", got.Size)
+	}
+
+	// A paired entry in a new chunk cannot be paired: a removal written
+	// with it would show before it.
+	blk.Lock()
+	d = ondisk.Direct{Ino: testIno, Type: ondisk.DTReg, Name: []byte("paired"), Reclen: ondisk.DirBlkSize}
+	if err := d.Encode(blk.Data()[2*ondisk.DirBlkSize:]); err != nil {
+		t.Fatal(err)
+	}
+	_ = e.cache.MarkDirty(blk)
+	paired := e.d.DirAdd(blk, Entry{Dir: dir2, Name: "paired", Ino: testIno, Type: ondisk.DTReg, NewChunk: true, Paired: true})
+	blk.Unlock()
+	if e.d.Pairable(paired) {
+		t.Fatal("an entry in a new chunk is pairable before the directory's size is durable")
+	}
+	dir.Size = 3 * ondisk.DirBlkSize
+	e.inode(dir2, &dir)
+	e.round()
+	e.round()
+	if !e.d.Pairable(paired) {
+		t.Fatal("not pairable once the directory's size is durable")
+	}
+}
+
+// TestReplacedPointerStillWaited: a pointer cancelled because its slot
+// changed again before reaching the disk (a tail moved) hands what waited
+// for it to the pointer that took its place: here the entry of a new
+// directory waits for the directory's first block wherever it moved.
+func TestReplacedPointerStillWaited(t *testing.T) {
+	e := newEnv(t)
+	sub := testIno + 2
+	fsize := int(e.sb.Fsize)
+	first, moved := e.dataFrag(10), e.dataFrag(11)
+	e.d.NewBlock(Slot{Ino: sub, Kind: SlotDirect, Index: 0}, first, fsize, e.host.alloc(0), false, -1)
+	din := ondisk.Dinode{Mode: ondisk.IFDIR | 0o755, Nlink: 2, Size: ondisk.DirBlkSize, Blocks: 1}
+	din.Db[0] = first
+	e.inode(sub, &din)
+	parentp := e.dataFrag(12)
+	var added Dep
+	b := e.dirBlock(parentp, []ondisk.Direct{
+		{Ino: 2, Type: ondisk.DTDir, Name: []byte(".")},
+		{Ino: 2, Type: ondisk.DTDir, Name: []byte("..")},
+		{Ino: sub, Type: ondisk.DTDir, Name: []byte("sub")},
+	}, func(b *bcache.Buf, d ondisk.Direct) {
+		if d.Ino == sub {
+			added = e.d.DirAdd(b, Entry{Dir: 2, Name: "sub", Ino: sub, Type: ondisk.DTDir, Mkdir: true})
+		}
+	})
+	defer e.cache.Release(b)
+	// The tail moves before anything was written; its new place is
+	// never written here.
+	e.d.MoveBlock(Slot{Ino: sub, Kind: SlotDirect, Index: 0}, first, fsize, moved, 2*fsize, e.host.alloc(0))
+	din.Db[0], din.Size, din.Blocks = moved, 2*ondisk.DirBlkSize, 2
+	e.inode(sub, &din)
+	for range 3 {
+		e.round()
+	}
+	if got := e.entryIno(parentp, "sub"); got != 0 {
+		t.Fatalf("entry of the new directory on disk (d_ino %d) before its first block", got)
+	}
+	if e.isDone(added) {
+		t.Fatal("entry done before the directory's block")
+	}
+}

@@ -402,6 +402,8 @@ func (fs *FS) direnter(dp *Inode, s dirSlot, name string, ino ondisk.Ino, dtype 
 			err = fs.cache.MarkDirty(b)
 		}
 		if err == nil && fs.sd != nil {
+			// The iupdate below raises the size over the chunk.
+			entry.NewChunk = true
 			added = fs.sd.DirAdd(b, entry)
 		}
 		var after []byte
@@ -414,6 +416,10 @@ func (fs *FS) direnter(dp *Inode, s dirSlot, name string, ino ondisk.Ino, dtype 
 		}
 		if syncFirst {
 			if err := fs.syncBuffers(b); err != nil {
+				// Still write the inode: softdep counts on it.
+				if uerr := fs.iupdate(dp, orderDelayed); uerr != nil {
+					fs.log.Error("writing directory inode", "ino", dp.ino, "err", uerr)
+				}
 				return nil, err
 			}
 		}

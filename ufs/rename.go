@@ -368,6 +368,13 @@ func (fs *FS) renameLocked(fdp, fip *Inode, oname string, tdp, tip *Inode, nname
 		}
 	}
 
+	if paired && !fs.sd.Pairable(added) {
+		// The block or the chunk the new name is in is not the
+		// directory's on disk yet: the removal, written with it, could
+		// show before the name does.
+		fs.sd.Unpair(added)
+		paired = false
+	}
 	if fs.sd != nil && added != nil && !paired {
 		if err := fs.sd.Wait(added); err != nil {
 			return err

@@ -144,12 +144,18 @@ func (r *Run) describe(k int) string {
 // used at once, without fsck (MountAtOnce), then checked.
 const mountEvery = 8
 
+// contentEvery: one crash state in this many (under SoftUpdates) also has
+// the contents of all its files checked (CheckContents).
+const contentEvery = 1
+
 // result is what checkRun checked and found.
 type result struct {
-	states  int            // crash states checked
-	mounted int            // of which also used without fsck first
-	kinds   map[string]int // problems of the first fsck -n -f, by kind
-	runs    map[int]int    // repairing runs needed -> states
+	states   int            // crash states checked
+	mounted  int            // of which also used without fsck first
+	contents int            // of which had every file's contents checked
+	files    int            // files whose contents were checked
+	kinds    map[string]int // problems of the first fsck -n -f, by kind
+	runs     map[int]int    // repairing runs needed -> states
 }
 
 func (r result) String() string {
@@ -157,15 +163,19 @@ func (r result) String() string {
 	if r.mounted > 0 {
 		s += fmt.Sprintf(" (%d also mounted and used without fsck, then checked)", r.mounted)
 	}
+	if r.contents > 0 {
+		s += fmt.Sprintf(" (%d with every file's contents checked: %d files)", r.contents, r.files)
+	}
 	return s + fmt.Sprintf("; fsck -n -f found %v", r.kinds)
 }
 
 // checkRun checks max crash states of r.
-func checkRun(t *testing.T, r *Run, mode Mode, allowed func(string) bool, max int, rng *rand.Rand) result {
+func checkRun(t *testing.T, r *Run, mode Mode, allowed func(string) bool, max int, rng *rand.Rand, inOrder bool) result {
 	t.Helper()
 	res := result{kinds: map[string]int{}, runs: map[int]int{}}
 	cuts := Cuts(len(r.Ops), max, rng)
 	rp := NewReplayer(r)
+	rp.InOrder = inOrder
 	fail := func(k int, saved []byte, err error) {
 		t.Helper()
 		if *flagDump != "" {
@@ -176,7 +186,10 @@ func checkRun(t *testing.T, r *Run, mode Mode, allowed func(string) bool, max in
 		t.Fatalf("crash after %d of %d ops: %v\nlast actions before the cut:\n%s", k, len(r.Ops), err, r.describe(k))
 	}
 	for i, k := range cuts {
-		img := rp.State(k, rng)
+		img, err := rp.State(k, rng)
+		if err != nil {
+			t.Fatal(err)
+		}
 		var saved []byte
 		if *flagDump != "" || (mode == SoftUpdates && i%mountEvery == 0) {
 			saved = img.Bytes()
@@ -188,6 +201,14 @@ func checkRun(t *testing.T, r *Run, mode Mode, allowed func(string) bool, max in
 		res.runs[out.FixRuns]++
 		if err != nil {
 			fail(k, saved, err)
+		}
+		if mode == SoftUpdates && i%contentEvery == 0 {
+			n, err := CheckContents(img)
+			if err != nil {
+				fail(k, saved, err)
+			}
+			res.contents++
+			res.files += n
 		}
 		if mode == SoftUpdates && i%mountEvery == 0 {
 			used := NewImage(saved)
@@ -206,17 +227,19 @@ func checkRun(t *testing.T, r *Run, mode Mode, allowed func(string) bool, max in
 
 // TestCrashSyncOrdering runs the crash tester against the engine's
 // ordering without soft updates (FreeBSD's synchronous writes, the maps
-// written at sync): every crash state must be repairable by fsck -y and
-// keep what was fsync'd. It logs what fsck finds, which soft updates must
-// reduce to leaks.
+// written at sync), on the device that ordering assumes: one that
+// completes writes in order (Replayer.InOrder). Every crash state must be
+// repairable by fsck -y and keep what was fsync'd, under one of its names
+// when it was renamed since. It logs what fsck finds, which soft updates
+// reduce to leaks (on a device that also reorders writes).
 func TestCrashSyncOrdering(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed(t), 1))
 	steps := 120
 	if testing.Short() {
 		steps = 60
 	}
-	r := record(t, false, steps, rng, nil)
-	res := checkRun(t, r, Repairable, func(string) bool { return true }, states(250), rng)
+	r := record(t, false, steps, rng, func(w *Workload) { w.MoveKept = true })
+	res := checkRun(t, r, Repairable, func(string) bool { return true }, states(250), rng, true)
 	t.Logf("sync ordering: %d ops, %v; fsck -y runs needed: %v", len(r.Ops), res, res.runs)
 }
 
@@ -234,8 +257,8 @@ func TestCrashSoftUpdates(t *testing.T) {
 	} else if testing.Short() {
 		steps = 80
 	}
-	r := record(t, true, steps, rng, nil)
-	res := checkRun(t, r, SoftUpdates, leaks, states(1000), rng)
+	r := record(t, true, steps, rng, func(w *Workload) { w.MoveKept = true })
+	res := checkRun(t, r, SoftUpdates, leaks, states(1000), rng, false)
 	t.Logf("soft updates: %d ops, %d fsyncs kept, %v", len(r.Ops), len(r.Expect), res)
 }
 
@@ -273,7 +296,7 @@ func TestCrashBigDirectory(t *testing.T) {
 			}
 		}
 	})
-	res := checkRun(t, r, SoftUpdates, leaks, states(250), rng)
+	res := checkRun(t, r, SoftUpdates, leaks, states(250), rng, false)
 	t.Logf("big directory: %d ops, %v", len(r.Ops), res)
 }
 
@@ -289,12 +312,28 @@ func TestCrashDirectoryRenames(t *testing.T) {
 	if testing.Short() {
 		steps = 60
 	}
-	r := record(t, true, steps, rng, func(w *Workload) { w.DirRenames = true })
+	r := record(t, true, steps, rng, func(w *Workload) { w.DirRenames, w.MoveKept = true, true })
 	allowed := func(kind string) bool {
 		return leaks(kind) || kind == fsck.KindExtraDirLink || kind == fsck.KindBadDotdot
 	}
-	res := checkRun(t, r, SoftUpdates, allowed, states(500), rng)
+	res := checkRun(t, r, SoftUpdates, allowed, states(500), rng, false)
 	t.Logf("directory renames: %d ops, %v", len(r.Ops), res)
+}
+
+// TestCrashRenames: kept (fsync'd) files renamed often between
+// directories under long names, so that the target directories grow by
+// chunks, fragments and blocks: in every crash state each has its old
+// name, its new one or both, never none, and once fsync'd again after the
+// rename, the new one.
+func TestCrashRenames(t *testing.T) {
+	rng := rand.New(rand.NewPCG(seed(t), 6))
+	steps := 200
+	if testing.Short() {
+		steps = 80
+	}
+	r := record(t, true, steps, rng, func(w *Workload) { w.MoveKept, w.MoveRate = true, 30 })
+	res := checkRun(t, r, SoftUpdates, leaks, states(500), rng, false)
+	t.Logf("renames: %d ops, %d fsyncs kept, %v", len(r.Ops), len(r.Expect), res)
 }
 
 var flagKills = flag.Int("crash.kills", 0, "engine processes to kill in TestCrashKill (0: the default)")
@@ -373,11 +412,13 @@ func TestCrashKill(t *testing.T) {
 	t.Logf("%d engine processes killed; %d fsync'd files checked; fsck -n -f found %v", runs, kept, kinds)
 }
 
-// keptRecord is one line of the child's log.
+// keptRecord is one line of the child's log: a kept file fsync'd at Path,
+// or (MovedTo set) the start of a rename of the kept file at Path.
 type keptRecord struct {
-	Path   string
-	Data   []byte
-	Xattrs map[string][]byte
+	Path    string
+	MovedTo string `json:",omitempty"`
+	Data    []byte
+	Xattrs  map[string][]byte
 }
 
 // readKept reads the child's log of kept files; a line cut short by the
@@ -395,6 +436,14 @@ func readKept(t *testing.T, path string) []Expect {
 	for _, line := range bytes.Split(raw, []byte("\n")) {
 		var k keptRecord
 		if len(line) == 0 || json.Unmarshal(line, &k) != nil {
+			continue
+		}
+		if k.MovedTo != "" {
+			for i := range out {
+				if slices.Contains(out[i].names(), k.Path) {
+					out[i].Moves = append(out[i].Moves, k.MovedTo)
+				}
+			}
 			continue
 		}
 		out = append(out, Expect{Path: k.Path, Data: k.Data, Xattrs: k.Xattrs})
@@ -423,8 +472,8 @@ func TestCrashKillChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := NewWorkload(fsys, rand.New(rand.NewPCG(seed, 6)), func() int { return 0 })
-	w.OnKeep = func(e Expect) {
-		line, err := json.Marshal(keptRecord{Path: e.Path, Data: e.Data, Xattrs: e.Xattrs})
+	logRecord := func(k keptRecord) {
+		line, err := json.Marshal(k)
 		if err != nil {
 			t.Error(err)
 			return
@@ -433,6 +482,9 @@ func TestCrashKillChild(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	w.MoveKept = true
+	w.OnKeep = func(e Expect) { logRecord(keptRecord{Path: e.Path, Data: e.Data, Xattrs: e.Xattrs}) }
+	w.OnMove = func(from, to string) { logRecord(keptRecord{Path: from, MovedTo: to}) }
 	deadline := time.Now().Add(time.Minute) // the parent kills it long before
 	for time.Now().Before(deadline) {
 		if err := w.Step(); err != nil {

@@ -35,13 +35,19 @@ import (
 
 // Expect is a file fsync'd by a workload: every crash state cut at or after
 // At operations of the log must hold it at Path with Data and Xattrs (user
-// namespace).
+// namespace), or at one of Moves, the names it was renamed to later (a
+// rename leaves a file with its old name, its new one or both, never with
+// none).
 type Expect struct {
 	At     int
 	Path   string
+	Moves  []string
 	Data   []byte
 	Xattrs map[string][]byte
 }
+
+// names lists the names e may be found at.
+func (e Expect) names() []string { return append([]string{e.Path}, e.Moves...) }
 
 // Run is a recorded workload.
 type Run struct {
@@ -66,6 +72,12 @@ func lastSync(ops []blockdev.Op, k int) int {
 // an image kept from state to state; each state is that image under an
 // overlay of the writes after the flush, which the checks may write to.
 type Replayer struct {
+	// InOrder models a device that completes writes in the order it
+	// gets them (no write cache): a crash state is then exactly a prefix
+	// of the log. The synchronous ordering without soft updates assumes
+	// such a device, as FreeBSD's does.
+	InOrder bool
+
 	r       *Run
 	cur     []byte // r.Base with r.Ops[:applied] applied
 	applied int
@@ -76,15 +88,19 @@ func NewReplayer(r *Run) *Replayer {
 	return &Replayer{r: r, cur: bytes.Clone(r.Base)}
 }
 
+// errCutOrder is State's answer to a decreasing cut.
+var errCutOrder = errors.New("crashtest: Replayer.State called with a decreasing cut")
+
 // State returns the image a crash after the first k operations could
 // leave: every operation before the last flush in ops[:k] applied in
 // order, then a random subset of the writes after it applied in a random
-// order (rng chooses). k must not decrease from call to call.
-func (p *Replayer) State(k int, rng *rand.Rand) *Image {
+// order (rng chooses; all of them in order with InOrder). k must not
+// decrease from call to call.
+func (p *Replayer) State(k int, rng *rand.Rand) (*Image, error) {
 	ops := p.r.Ops
 	s := lastSync(ops, k)
 	if s+1 < p.applied {
-		panic("crashtest: Replayer.State called with a decreasing cut")
+		return nil, errCutOrder
 	}
 	for _, op := range ops[p.applied : s+1] {
 		if op.Kind == blockdev.OpWrite {
@@ -95,17 +111,19 @@ func (p *Replayer) State(k int, rng *rand.Rand) *Image {
 	img := NewImage(p.cur)
 	tail := make([]int, 0, k-s-1)
 	for i := s + 1; i < k; i++ {
-		if ops[i].Kind == blockdev.OpWrite && rng.IntN(2) == 0 {
+		if ops[i].Kind == blockdev.OpWrite && (p.InOrder || rng.IntN(2) == 0) {
 			tail = append(tail, i)
 		}
 	}
-	rng.Shuffle(len(tail), func(a, b int) { tail[a], tail[b] = tail[b], tail[a] })
+	if !p.InOrder {
+		rng.Shuffle(len(tail), func(a, b int) { tail[a], tail[b] = tail[b], tail[a] })
+	}
 	for _, i := range tail {
 		if _, err := img.WriteAt(ops[i].Data, ops[i].Off); err != nil {
-			panic(fmt.Sprintf("crashtest: replaying op %d: %v", i, err))
+			return nil, fmt.Errorf("crashtest: replaying op %d: %w", i, err)
 		}
 	}
-	return img
+	return img, nil
 }
 
 // pageSize is the Image's unit of copy-on-write.
@@ -364,47 +382,150 @@ func afterCrash(fsys *ufs.FS, rng *rand.Rand) error {
 	return fsys.Fsync(ino, false)
 }
 
-// checkFile compares a file with what was fsync'd.
-func checkFile(fsys *ufs.FS, e Expect) error {
-	ino, err := fsys.Namei(e.Path)
+// patternByte is the byte a workload writes at offset off of file ino:
+// every aligned 8-byte word holds the inode number (4 bytes), the word's
+// index in the file (3 bytes) and a byte of the write (v).
+func patternByte(ino ondisk.Ino, off int64, v byte) byte {
+	switch k := off % 8; {
+	case k < 4:
+		return byte(uint32(ino) >> (8 * k))
+	case k < 7:
+		return byte(uint64(off/8) >> (8 * (k - 4)))
+	default:
+		return v
+	}
+}
+
+// CheckContents reads every regular file reachable from the root of the
+// (repaired) image and checks that each byte is 0 or what the workload
+// wrote there (patternByte): no file shows a block that belonged to
+// another file, to metadata, or to another offset (soft updates write a
+// new block before the pointer to it, and reuse a freed block only once
+// no pointer on disk reaches it). It returns how many files it read.
+func CheckContents(mem *Image) (int, error) {
+	fsys, err := ufs.Open(mem.ReadOnlyView(), ufs.Options{ReadOnly: true})
 	if err != nil {
-		return fmt.Errorf("%s: %w", e.Path, err)
+		return 0, fmt.Errorf("%w: opening the repaired image: %w", ErrCheck, err)
+	}
+	defer fsys.Close()
+	files := 0
+	seen := map[ondisk.Ino]bool{}
+	buf := make([]byte, 64<<10)
+	var walk func(dir ondisk.Ino, path string) error
+	walk = func(dir ondisk.Ino, path string) error {
+		if seen[dir] {
+			return nil
+		}
+		seen[dir] = true
+		var ents []ufs.Dirent
+		if err := fsys.ReadDir(dir, func(e ufs.Dirent) bool {
+			if e.Name != "." && e.Name != ".." && e.Name != ".snap" {
+				ents = append(ents, e)
+			}
+			return true
+		}); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		for _, e := range ents {
+			p := path + "/" + e.Name
+			switch e.Type {
+			case ondisk.DTDir:
+				if err := walk(e.Ino, p); err != nil {
+					return err
+				}
+			case ondisk.DTReg:
+				if seen[e.Ino] {
+					continue
+				}
+				seen[e.Ino] = true
+				files++
+				st, err := fsys.Stat(e.Ino)
+				if err != nil {
+					return fmt.Errorf("%s: %w", p, err)
+				}
+				for off := int64(0); off < int64(st.Size); off += int64(len(buf)) {
+					n, err := fsys.ReadAt(e.Ino, buf, off)
+					if n == 0 && err != nil && !errors.Is(err, io.EOF) {
+						return fmt.Errorf("%s: reading at %d: %w", p, off, err)
+					}
+					for i, c := range buf[:n] {
+						o := off + int64(i)
+						if c != 0 && o%8 != 7 && c != patternByte(e.Ino, o, 0) {
+							return fmt.Errorf("%s (ino %d): byte %d is %#x: not written to this file there", p, e.Ino, o, c)
+						}
+					}
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk(fsys.Root(), ""); err != nil {
+		return files, fmt.Errorf("%w: %w", ErrCheck, err)
+	}
+	return files, nil
+}
+
+// checkFile looks for what was fsync'd under each name e may have.
+func checkFile(fsys *ufs.FS, e Expect) error {
+	names := e.names()
+	var first, last error
+	for _, path := range names {
+		err := checkFileAt(fsys, e, path)
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+		last = err
+	}
+	if len(names) == 1 {
+		return first
+	}
+	return fmt.Errorf("under none of its %d names: %w; ...; %w", len(names), first, last)
+}
+
+// checkFileAt compares the file at path with what was fsync'd.
+func checkFileAt(fsys *ufs.FS, e Expect, path string) error {
+	ino, err := fsys.Namei(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	st, err := fsys.Stat(ino)
 	if err != nil {
-		return fmt.Errorf("%s: %w", e.Path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	if st.Size != uint64(len(e.Data)) {
-		return fmt.Errorf("%s: size %d, fsync'd %d", e.Path, st.Size, len(e.Data))
+		return fmt.Errorf("%s: size %d, fsync'd %d", path, st.Size, len(e.Data))
 	}
 	got := make([]byte, len(e.Data))
 	if n, err := fsys.ReadAt(ino, got, 0); n != len(got) {
-		return fmt.Errorf("%s: read %d of %d bytes: %v", e.Path, n, len(got), err)
+		return fmt.Errorf("%s: read %d of %d bytes: %v", path, n, len(got), err)
 	}
 	if !bytes.Equal(got, e.Data) {
 		at := 0
 		for at < len(got) && got[at] == e.Data[at] {
 			at++
 		}
-		return fmt.Errorf("%s: content differs from byte %d", e.Path, at)
+		return fmt.Errorf("%s: content differs from byte %d", path, at)
 	}
 	xs, err := fsys.ListXattr(ino)
 	if err != nil {
-		return fmt.Errorf("%s: extended attributes: %w", e.Path, err)
+		return fmt.Errorf("%s: extended attributes: %w", path, err)
 	}
 	have := map[string][]byte{}
 	for _, x := range xs {
 		if x.Namespace == ondisk.ExtattrNamespaceUser {
 			v, err := fsys.GetXattr(ino, x.Namespace, x.Name)
 			if err != nil {
-				return fmt.Errorf("%s: attribute %s: %w", e.Path, x.Name, err)
+				return fmt.Errorf("%s: attribute %s: %w", path, x.Name, err)
 			}
 			have[x.Name] = v
 		}
 	}
 	for name, v := range e.Xattrs {
 		if !bytes.Equal(have[name], v) {
-			return fmt.Errorf("%s: attribute %s is %q, fsync'd %q", e.Path, name, have[name], v)
+			return fmt.Errorf("%s: attribute %s is %q, fsync'd %q", path, name, have[name], v)
 		}
 	}
 	if len(have) != len(e.Xattrs) {
@@ -413,7 +534,7 @@ func checkFile(fsys *ufs.FS, e Expect) error {
 			names = append(names, n)
 		}
 		slices.Sort(names)
-		return fmt.Errorf("%s: attributes %v, fsync'd %d", e.Path, names, len(e.Xattrs))
+		return fmt.Errorf("%s: attributes %v, fsync'd %d", path, names, len(e.Xattrs))
 	}
 	return nil
 }

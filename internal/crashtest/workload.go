@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 
 	"github.com/ufs2/ufs2/ondisk"
 	"github.com/ufs2/ufs2/ufs"
@@ -25,9 +26,15 @@ type Workload struct {
 	// Options.
 	DirRenames bool  // rename directories to other parents too
 	MaxFile    int64 // largest file offset written (reaches indirect blocks when large)
+	// MoveKept renames kept files now and then (to the root or into
+	// another kept file's directory), sometimes fsyncing them again.
+	MoveKept bool
+	MoveRate int // percent of steps that move a kept file (with MoveKept)
 	// OnKeep, when set, is told of each kept file once its fsync
-	// returned.
+	// returned; OnMove of each rename of a kept file (from its current
+	// name to a new one) before it starts.
 	OnKeep func(Expect)
+	OnMove func(from, to string)
 
 	dirs    []ondisk.Ino                         // live directories (not kept)
 	entries map[ondisk.Ino]map[string]ondisk.Ino // directory -> name -> inode
@@ -38,6 +45,7 @@ type Workload struct {
 	keep    int
 	seq     int
 	expects []Expect
+	kept    []keptFile
 	// Log is what was done, for failure reports: op index -> action.
 	Log map[int]string
 }
@@ -113,9 +121,23 @@ func (w *Workload) data(n int) []byte {
 	return b
 }
 
+// fileData returns n bytes to write at offset off of file ino: the
+// pattern CheckContents recognises, with a random byte of this write.
+func (w *Workload) fileData(ino ondisk.Ino, off int64, n int) []byte {
+	b := make([]byte, n)
+	v := byte(w.Rng.IntN(255) + 1)
+	for i := range b {
+		b[i] = patternByte(ino, off+int64(i), v)
+	}
+	return b
+}
+
 // Step does one random operation; errors of the engine fail it.
 func (w *Workload) Step() error {
 	fs := w.FS
+	if w.MoveKept && len(w.kept) > 0 && w.Rng.IntN(100) < w.MoveRate {
+		return w.moveKept()
+	}
 	switch r := w.Rng.IntN(100); {
 	case r < 16: // create, maybe with data
 		d := w.pick(w.dirs)
@@ -216,7 +238,8 @@ func (w *Workload) Step() error {
 				delete(w.files, ino)
 				if hold {
 					// Still writable while open.
-					if _, err := fs.WriteAt(ino, w.data(3000), int64(w.Rng.IntN(20000))); err != nil {
+					off := int64(w.Rng.IntN(20000))
+					if _, err := fs.WriteAt(ino, w.fileData(ino, off, 3000), off); err != nil {
 						return fmt.Errorf("write to unlinked open file: %w", err)
 					}
 				}
@@ -256,7 +279,79 @@ func (w *Workload) Step() error {
 			}
 		}
 	default:
+		if w.MoveKept && len(w.kept) > 0 && w.Rng.IntN(2) == 0 {
+			return w.moveKept()
+		}
 		return w.Keep()
+	}
+	return nil
+}
+
+// keptFile is a kept file: its inode, where it is now, and its Expects.
+type keptFile struct {
+	ino     ondisk.Ino
+	path    string
+	expects []int // indexes in Workload.expects
+}
+
+// split cuts a path into its directory and last name.
+func split(path string) (string, string) {
+	i := strings.LastIndexByte(path, '/')
+	return path[:max(i, 1)], path[i+1:]
+}
+
+// moveKept renames a kept file to the root or into the directory of
+// another kept file (directories the workload leaves alone), and
+// sometimes fsyncs it there.
+func (w *Workload) moveKept() error {
+	fs := w.FS
+	k := &w.kept[w.Rng.IntN(len(w.kept))]
+	fromDir, fromName := split(k.path)
+	toDir := "/"
+	if w.Rng.IntN(3) > 0 {
+		toDir, _ = split(w.kept[w.Rng.IntN(len(w.kept))].path)
+	}
+	// Long names, so that directories often grow by a chunk or a
+	// fragment for the new name.
+	to := toDir + "/moved-" + w.name() + strings.Repeat("x", w.Rng.IntN(200))
+	if toDir == "/" {
+		to = to[1:]
+	}
+	from, err := fs.Namei(fromDir)
+	if err != nil {
+		return fmt.Errorf("move kept: %s: %w", fromDir, err)
+	}
+	dst, err := fs.Namei(toDir)
+	if err != nil {
+		return fmt.Errorf("move kept: %s: %w", toDir, err)
+	}
+	// Any name it may have on disk counts from now on.
+	for _, i := range k.expects {
+		w.expects[i].Moves = append(w.expects[i].Moves, to)
+	}
+	if w.OnMove != nil {
+		w.OnMove(k.path, to)
+	}
+	_, toName := split(to)
+	w.note("move kept %s -> %s (ino %d)", k.path, to, k.ino)
+	if err := fs.Rename(from, fromName, dst, toName, ufs.RenameFlags{}); err != nil {
+		return fmt.Errorf("move kept %s: %w", k.path, err)
+	}
+	k.path = to
+	if w.Rng.IntN(2) == 0 {
+		return nil
+	}
+	// fsync makes the new name durable: from now on the file is there
+	// (or at a name it gets later).
+	if err := fs.Fsync(k.ino, false); err != nil {
+		return fmt.Errorf("fsync of moved kept %s: %w", to, err)
+	}
+	prev := w.expects[k.expects[0]]
+	e := Expect{At: w.Ops(), Path: to, Data: prev.Data, Xattrs: prev.Xattrs}
+	k.expects = append(k.expects, len(w.expects))
+	w.expects = append(w.expects, e)
+	if w.OnKeep != nil {
+		w.OnKeep(e)
 	}
 	return nil
 }
@@ -269,7 +364,7 @@ func (w *Workload) write(ino ondisk.Ino) error {
 	}
 	n := w.Rng.IntN(20000) + 1
 	w.note("write %d bytes at %d of %d", n, off, ino)
-	if _, err := w.FS.WriteAt(ino, w.data(n), off); err != nil {
+	if _, err := w.FS.WriteAt(ino, w.fileData(ino, off, n), off); err != nil {
 		return fmt.Errorf("write %d: %w", ino, err)
 	}
 	return nil
@@ -388,7 +483,7 @@ func (w *Workload) Keep() error {
 	if w.Rng.IntN(3) == 0 {
 		size = w.Rng.IntN(3000) + 1
 	}
-	data := w.data(size)
+	data := w.fileData(ino, 0, size)
 	// Written in two pieces, the second first: a hole filled later.
 	half := size / 2
 	if _, err := fs.WriteAt(ino, data[half:], int64(half)); err != nil {
@@ -410,6 +505,7 @@ func (w *Workload) Keep() error {
 		return fmt.Errorf("keep fsync: %w", err)
 	}
 	e := Expect{At: w.Ops(), Path: path, Data: bytes.Clone(data), Xattrs: xattrs}
+	w.kept = append(w.kept, keptFile{ino: ino, path: path, expects: []int{len(w.expects)}})
 	w.expects = append(w.expects, e)
 	if w.OnKeep != nil {
 		w.OnKeep(e)
