@@ -52,7 +52,19 @@
 //     a new directory also for its first block and for its parent's inode
 //     with the link for ".."; rolled back, d_ino (and d_type) is the old
 //     value: 0 for a new entry. Rollbacks find the entry by name, so that
-//     entries may move inside a chunk.
+//     entries may move inside a chunk. Written, the entry counts as
+//     durable (Wait, Fsync, NamesWritten) only once it is in the directory
+//     on disk: the pointer to its block durable (a new block, a tail grown
+//     or moved, a new tree), and for a new chunk the directory's inode
+//     with the size over it. A removal in such a block counts only then
+//     too, since until then the disk may show the entry in the block it
+//     came from. A pointer cancelled because its slot changed again
+//     before reaching the disk hands what waited for it to the pointer
+//     that replaced it.
+//   - A directory on disk has no hole: with a direct block rolled back,
+//     its indirect pointers are rolled back too, and a replaced tree's
+//     rollback (the old size) is applied before the direct pointers'
+//     rules cut the size to the last block present.
 //   - A removed entry (dirRem) lowers the link count on disk only once the
 //     block without it is durable: an inode is written with its link count
 //     plus the removals of its names not yet durable (plus one for "." of
@@ -68,9 +80,11 @@
 //     statfs adds to the free counts.
 //
 // The engine orders the rest itself: a rename writes the new name durably
-// before it removes the old one (Wait), a partial truncation inside an
-// indirect block writes the cleared block durably before the inode that
-// shrinks. A block of inodes a cylinder group claims (cg_initediblk,
+// before it removes the old one (Wait), or, within one directory block,
+// writes both changes in one write (Entry.Paired) when the new name is in
+// the directory on disk as soon as the block is written (Pairable); a
+// partial truncation inside an indirect block writes the cleared block
+// durably before the inode that shrinks. A block of inodes a cylinder group claims (cg_initediblk,
 // InodesInitialised) is ordered by a rollback too: the group is written
 // with the older cg_initediblk until the zeroed inode block is durable.
 //

@@ -41,10 +41,15 @@ import (
 //     block that is not valid writes the block durably first. The trailing
 //     empty chunks of a directory are not cut (ufs_direnter's truncation
 //     to i_endoff is skipped);
-//   - a rename makes the new name durable before removing the old one
-//     (Deps.Wait), so that a crash leaves the file with one name or two;
-//     RENAME_EXCHANGE goes through a temporary third name so that neither
-//     file is ever without one.
+//   - an entry in a new chunk is reported with Entry.NewChunk (the size
+//     over it is part of the entry on disk);
+//   - a rename makes the new name durable (in the directory on disk)
+//     before removing the old one (Deps.Wait), or, when both are in one
+//     directory block and the new name needs nothing but that block's
+//     write (Deps.Pairable), writes both in one write (Entry.Paired), so
+//     that a crash leaves the file with one name or two; RENAME_EXCHANGE
+//     goes through a temporary third name so that neither file is ever
+//     without one.
 //
 // The cylinder groups the allocator changes are counted (cgGroups.vers) and
 // copied into their buffers by softdep's rounds (PushGroups). Sync, Fsync

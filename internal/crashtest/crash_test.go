@@ -34,7 +34,9 @@ var (
 )
 
 // states is how many crash states a workload gets checked in, unless the
-// log is short enough to check every prefix.
+// log is short enough to check every prefix: def (the defaults add up to
+// 2,500 crash states plus the killed processes), a quarter with -short,
+// or -crash.states.
 func states(def int) int {
 	if *flagStates > 0 {
 		return *flagStates
@@ -146,7 +148,7 @@ const mountEvery = 8
 
 // contentEvery: one crash state in this many (under SoftUpdates) also has
 // the contents of all its files checked (CheckContents).
-const contentEvery = 1
+const contentEvery = 2
 
 // result is what checkRun checked and found.
 type result struct {
@@ -191,8 +193,12 @@ func checkRun(t *testing.T, r *Run, mode Mode, allowed func(string) bool, max in
 			t.Fatal(err)
 		}
 		var saved []byte
-		if *flagDump != "" || (mode == SoftUpdates && i%mountEvery == 0) {
+		if *flagDump != "" {
 			saved = img.Bytes()
+		}
+		var used *Image
+		if mode == SoftUpdates && i%mountEvery == 0 {
+			used = img.Clone()
 		}
 		out, err := Check(img, k, mode, allowed, r.Expect)
 		for kk, n := range out.Kinds {
@@ -210,8 +216,7 @@ func checkRun(t *testing.T, r *Run, mode Mode, allowed func(string) bool, max in
 			res.contents++
 			res.files += n
 		}
-		if mode == SoftUpdates && i%mountEvery == 0 {
-			used := NewImage(saved)
+		if used != nil {
 			if err := MountAtOnce(used, k, r.Expect, rng); err != nil {
 				fail(k, saved, err)
 			}
@@ -372,7 +377,7 @@ func TestCrashKill(t *testing.T) {
 	rng := rand.New(rand.NewPCG(s, 5))
 	base := baseImage(t, true)
 	kinds := map[string]int{}
-	kept := 0
+	kept, files := 0, 0
 	for i := range runs {
 		dir := t.TempDir()
 		img, logf := filepath.Join(dir, "img"), filepath.Join(dir, "kept.jsonl")
@@ -401,15 +406,21 @@ func TestCrashKill(t *testing.T) {
 		}
 		expects := readKept(t, logf)
 		kept += len(expects)
-		out, err := Check(NewImage(data), 0, SoftUpdates, leaks, expects)
+		state := NewImage(data)
+		out, err := Check(state, 0, SoftUpdates, leaks, expects)
 		for k, n := range out.Kinds {
 			kinds[k] += n
+		}
+		if err == nil {
+			var n int
+			n, err = CheckContents(state)
+			files += n
 		}
 		if err != nil {
 			t.Fatalf("run %d (child seed %d): %v\nchild output:\n%s", i, s+uint64(i), err, stderr.String())
 		}
 	}
-	t.Logf("%d engine processes killed; %d fsync'd files checked; fsck -n -f found %v", runs, kept, kinds)
+	t.Logf("%d engine processes killed; %d fsync'd files checked, and the contents of %d files; fsck -n -f found %v", runs, kept, files, kinds)
 }
 
 // keptRecord is one line of the child's log: a kept file fsync'd at Path,

@@ -123,6 +123,9 @@ func (w *Workload) data(n int) []byte {
 
 // fileData returns n bytes to write at offset off of file ino: the
 // pattern CheckContents recognises, with a random byte of this write.
+// Writes and truncations stay 8-byte aligned (but for the end of a kept
+// file, which is never written again), so that every aligned word of a
+// file is all from one write or all zeros.
 func (w *Workload) fileData(ino ondisk.Ino, off int64, n int) []byte {
 	b := make([]byte, n)
 	v := byte(w.Rng.IntN(255) + 1)
@@ -159,7 +162,7 @@ func (w *Workload) Step() error {
 	case r < 40: // truncate
 		if fl := w.fileList(); len(fl) > 0 {
 			ino := w.pick(fl)
-			size := uint64(w.Rng.Int64N(w.MaxFile))
+			size := uint64(w.Rng.Int64N(w.MaxFile)) &^ 7 // see fileData
 			if w.Rng.IntN(3) == 0 {
 				size = 0
 			}
@@ -238,7 +241,7 @@ func (w *Workload) Step() error {
 				delete(w.files, ino)
 				if hold {
 					// Still writable while open.
-					off := int64(w.Rng.IntN(20000))
+					off := int64(w.Rng.IntN(20000)) &^ 7
 					if _, err := fs.WriteAt(ino, w.fileData(ino, off, 3000), off); err != nil {
 						return fmt.Errorf("write to unlinked open file: %w", err)
 					}
@@ -333,6 +336,16 @@ func (w *Workload) moveKept() error {
 		w.OnMove(k.path, to)
 	}
 	_, toName := split(to)
+	if w.Rng.IntN(3) == 0 {
+		// Over another file (dirrewrite), made here for that.
+		decoy, err := fs.Create(dst, toName, 0o644, 0, 0)
+		if err != nil {
+			return fmt.Errorf("move kept: decoy %s: %w", to, err)
+		}
+		if _, err := fs.WriteAt(decoy, w.fileData(decoy, 0, 4096), 0); err != nil {
+			return fmt.Errorf("move kept: decoy %s: %w", to, err)
+		}
+	}
 	w.note("move kept %s -> %s (ino %d)", k.path, to, k.ino)
 	if err := fs.Rename(from, fromName, dst, toName, ufs.RenameFlags{}); err != nil {
 		return fmt.Errorf("move kept %s: %w", k.path, err)
@@ -362,7 +375,8 @@ func (w *Workload) write(ino ondisk.Ino) error {
 	if w.Rng.IntN(2) == 0 {
 		off = w.Rng.Int64N(8192)
 	}
-	n := w.Rng.IntN(20000) + 1
+	off &^= 7 // see fileData
+	n := (w.Rng.IntN(20000) + 8) &^ 7
 	w.note("write %d bytes at %d of %d", n, off, ino)
 	if _, err := w.FS.WriteAt(ino, w.fileData(ino, off, n), off); err != nil {
 		return fmt.Errorf("write %d: %w", ino, err)
@@ -485,7 +499,7 @@ func (w *Workload) Keep() error {
 	}
 	data := w.fileData(ino, 0, size)
 	// Written in two pieces, the second first: a hole filled later.
-	half := size / 2
+	half := size / 2 &^ 7 // see fileData
 	if _, err := fs.WriteAt(ino, data[half:], int64(half)); err != nil {
 		return fmt.Errorf("keep write: %w", err)
 	}
