@@ -514,21 +514,60 @@ func TestACL(t *testing.T) {
 	}
 }
 
+// envMmapFile names the file TestMmapChild maps; set only for the child
+// TestMmap starts.
+const envMmapFile = "UFS2_TEST_MMAP_FILE"
+
 // TestMmap writes through a shared mapping and reads with read(2), and
-// the other way round.
+// the other way round. The mapping is touched by a child process: a page
+// fault on a FUSE file served by this process cannot be served while the
+// Go runtime stops the world for the garbage collector, and the faulting
+// thread cannot stop, so an in-process fault can deadlock the test.
 func TestMmap(t *testing.T) {
 	_, mnt, _ := mountRW(t, 64<<20)
 	p := filepath.Join(mnt, "m")
-	const size = 3*4096 + 100
-	if err := os.WriteFile(p, make([]byte, size), 0o644); err != nil {
+	if err := os.WriteFile(p, make([]byte, mmapSize), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^TestMmapChild$", "-test.v")
+	cmd.Env = append(os.Environ(), envMmapFile+"="+p)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestMmapChild") {
+		t.Fatalf("mmap child: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(p)
+	if err != nil || len(data) != mmapSize {
+		t.Fatalf("file after the child unmapped it: %d bytes, %v", len(data), err)
+	}
+	if got := string(data[4000:4020]); got != "written through mmap" {
+		t.Errorf("file after munmap: %q", got)
+	}
+	if got := string(data[mmapSize-50 : mmapSize-33]); got != "written by pwrite" {
+		t.Errorf("file after munmap: %q at the pwrite", got)
+	}
+}
+
+// mmapSize is the size of TestMmap's file: three pages and part of one.
+const mmapSize = 3*4096 + 100
+
+// TestMmapChild is TestMmap's child: it maps the file envMmapFile names,
+// writes through the mapping, reads with read(2), writes with pwrite and
+// reads through the mapping.
+func TestMmapChild(t *testing.T) {
+	p := os.Getenv(envMmapFile)
+	if p == "" {
+		t.Skip("run by TestMmap")
 	}
 	f, err := os.OpenFile(p, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	m, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	m, err := unix.Mmap(int(f.Fd()), 0, mmapSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -540,19 +579,14 @@ func TestMmap(t *testing.T) {
 	if _, err := f.ReadAt(got, 4000); err != nil || string(got) != "written through mmap" {
 		t.Errorf("read after an mmap write: %q, %v", got, err)
 	}
-	if _, err := f.WriteAt([]byte("written by pwrite"), size-50); err != nil {
+	if _, err := f.WriteAt([]byte("written by pwrite"), mmapSize-50); err != nil {
 		t.Fatal(err)
 	}
-	if s := string(m[size-50 : size-33]); s != "written by pwrite" {
+	if s := string(m[mmapSize-50 : mmapSize-33]); s != "written by pwrite" {
 		t.Errorf("mapping after pwrite: %q", s)
 	}
 	if err := unix.Munmap(m); err != nil {
 		t.Fatal(err)
-	}
-	f.Close()
-	data, err := os.ReadFile(p)
-	if err != nil || string(data[4000:4020]) != "written through mmap" {
-		t.Errorf("file after munmap: %q, %v", data[4000:4020], err)
 	}
 }
 

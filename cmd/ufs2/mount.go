@@ -217,6 +217,15 @@ func mountAction(c *cli.Context) error {
 // filesystem is unmounted (by umount or a signal).
 func serve(r *mountRequest, ready func(srv *mount.Server, note string)) error {
 	wantRW := !r.opts.ReadOnly
+	// Signals are caught before the kernel mount exists: one arriving while
+	// go-fuse still checks its new mount (a stat and an open from this
+	// process) must not end the process with the mount's requests
+	// unanswered, which leaves a thread of it stuck in the kernel and the
+	// mount point dead. A signal caught before Mount returns is handled
+	// (the filesystem unmounted) as soon as it does.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sig)
 	fsys, err := mount.OpenTarget(r.target, &r.opts)
 	if err != nil {
 		return openError(r.target, err)
@@ -226,9 +235,6 @@ func serve(r *mountRequest, ready func(srv *mount.Server, note string)) error {
 		fsys.Close()
 		return exitf(exitMountFailed, "mount: %s", errText(err))
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sig)
 	go func() {
 		for range sig {
 			if err := srv.Unmount(); err != nil {
