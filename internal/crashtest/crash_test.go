@@ -267,6 +267,19 @@ func TestCrashSoftUpdates(t *testing.T) {
 	t.Logf("soft updates: %d ops, %d fsyncs kept, %v", len(r.Ops), len(r.Expect), res)
 }
 
+// TestCrashEveryPrefix: a short workload checked at every prefix of its
+// log (each with its own random subset and order of the writes since the
+// last flush), so that no single write is skipped as a cut point.
+func TestCrashEveryPrefix(t *testing.T) {
+	rng := rand.New(rand.NewPCG(seed(t), 9))
+	r := record(t, true, 60, rng, func(w *Workload) { w.MoveKept = true })
+	res := checkRun(t, r, SoftUpdates, leaks, len(r.Ops)+1, rng, false)
+	if res.states != len(r.Ops)+1 {
+		t.Errorf("checked %d crash states of a %d-op log, want every prefix", res.states, len(r.Ops))
+	}
+	t.Logf("every prefix: %d ops, %d fsyncs kept, %v", len(r.Ops), len(r.Expect), res)
+}
+
 // TestCrashBigDirectory: a directory growing past its direct blocks (its
 // indirect tree replaced with the size in one inode write), with removals
 // and kept files in between.
