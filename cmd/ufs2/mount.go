@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -34,7 +35,11 @@ import (
 
 const (
 	daemonEnv = "UFS2_MOUNT_DAEMON"
-	helperCmd = "mount.ufs2"
+	// profileEnv, when set to a path, makes the server write a CPU
+	// profile of its whole run to PATH.PID (for bench/ and tuning; not
+	// documented in the help).
+	profileEnv = "UFS2_CPUPROFILE"
+	helperCmd  = "mount.ufs2"
 
 	exitMountFailed = 32 // mount(8)'s "mount failure"
 )
@@ -216,6 +221,13 @@ func mountAction(c *cli.Context) error {
 // user if a read-write mount became read-only), and serves until the
 // filesystem is unmounted (by umount or a signal).
 func serve(r *mountRequest, ready func(srv *mount.Server, note string)) error {
+	if path := os.Getenv(profileEnv); path != "" {
+		stop, err := startProfile(fmt.Sprintf("%s.%d", path, os.Getpid()))
+		if err != nil {
+			return exitf(1, "mount: %s: %v", profileEnv, err)
+		}
+		defer stop()
+	}
 	wantRW := !r.opts.ReadOnly
 	fsys, err := mount.OpenTarget(r.target, &r.opts)
 	if err != nil {
@@ -248,6 +260,23 @@ func serve(r *mountRequest, ready func(srv *mount.Server, note string)) error {
 		return exitf(1, "mount: %s: writing the filesystem at unmount: %v; run ufs2 fsck %s", r.target, err, r.target)
 	}
 	return nil
+}
+
+// startProfile starts a CPU profile written to path; the function it
+// returns stops it and closes the file.
+func startProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // openError turns a failure to open TARGET into its one-line message.
