@@ -36,7 +36,9 @@
 //
 // # Writes
 //
-// Opened read-write (and not refused by WriteRefusal), the FS also owns an
+// Opened read-write (and not refused by WriteRefusal, or forced past a
+// refusal that only fsck removes: Options.Force, FreeBSD's mount -f, which
+// leaves the filesystem marked not clean at Close), the FS also owns an
 // alloc.Allocator over the cylinder groups (write.go: cgGroups keeps
 // decoded copies the allocator changes and encodes them, with their
 // check-hashes, into the cache at each sync), and the superblock is

@@ -55,7 +55,7 @@ func init() {
 			"is written, the device flushed and the filesystem marked clean.\n\n" +
 			"Options (-o, comma-separated, may repeat):\n" +
 			"  ro, rw          read-only or read-write (default rw)\n" +
-			"  force           mount even if not cleanly unmounted (read-only for now)\n" +
+			"  force           mount read-write even if fsck is needed (it stays marked so)\n" +
 			"  allow_other     let other users in (permissions are still checked)\n" +
 			"  noacl           do not enforce POSIX ACLs\n" +
 			"  suid, dev, exec, noexec, noatime, ...   as mount(8); nosuid,nodev by default\n" +
@@ -66,7 +66,8 @@ func init() {
 			"  debug           log every FUSE request\n\n" +
 			"With -f the server logs to stderr; in the background, to syslog.\n\n" +
 			"A filesystem not cleanly unmounted and without soft updates is only\n" +
-			"mounted read-only or with -o force: run ufs2 fsck first.\n\n" +
+			"mounted read-only or with -o force: run ufs2 fsck first. A forced\n" +
+			"read-write mount leaves it marked not clean, so that fsck still runs.\n\n" +
 			"Installed as mount.ufs2 (ln -s \"$(command -v ufs2)\" /sbin/mount.ufs2),\n" +
 			"it lets mount -t ufs2 IMAGE DIR and fstab lines of type ufs2 work.\n" +
 			"Exit status: 0 mounted, 64 usage, 32 the mount failed.",
