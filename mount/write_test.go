@@ -515,7 +515,11 @@ func TestACL(t *testing.T) {
 }
 
 // TestMmap writes through a shared mapping and reads with read(2), and
-// the other way round.
+// the other way round. The mapping is populated by mmap itself
+// (MAP_POPULATE): a page fault on this process's own FUSE mount would
+// block its thread outside a system call, where a garbage collection that
+// stops the world waits for it forever while the fault waits for the
+// server in this process.
 func TestMmap(t *testing.T) {
 	_, mnt, _ := mountRW(t, 64<<20)
 	p := filepath.Join(mnt, "m")
@@ -528,7 +532,7 @@ func TestMmap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	m, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	m, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
 		t.Fatal(err)
 	}

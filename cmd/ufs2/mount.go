@@ -229,6 +229,12 @@ func serve(r *mountRequest, ready func(srv *mount.Server, note string)) error {
 		}
 		defer stop()
 	}
+	// The signals are caught before the filesystem appears, so that one
+	// sent as soon as it is mounted unmounts it instead of killing the
+	// server with the mount left behind.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sig)
 	wantRW := !r.opts.ReadOnly
 	fsys, err := mount.OpenTarget(r.target, &r.opts)
 	if err != nil {
@@ -239,9 +245,6 @@ func serve(r *mountRequest, ready func(srv *mount.Server, note string)) error {
 		fsys.Close()
 		return exitf(exitMountFailed, "mount: %s", errText(err))
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sig)
 	go func() {
 		for range sig {
 			if err := srv.Unmount(); err != nil {
