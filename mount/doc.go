@@ -71,9 +71,11 @@
 // filesystem the engine will not write (WriteRefusal: not cleanly
 // unmounted without soft updates, marked as needing fsck, features it
 // does not maintain) fails with ErrNeedsFsck or ErrCannotWrite naming the
-// reason; read-only mounts always work. -o force mounts such a filesystem
-// anyway, read-only for now: the engine has no switch to write a
-// filesystem it refuses.
+// reason; read-only mounts always work. -o force mounts a filesystem that
+// only needs fsck read-write anyway, as FreeBSD's mount -f does; the
+// engine leaves it marked not clean (FS_UNCLEAN, fs_clean 0) at the
+// unmount, so that fsck still runs before the next ordinary mount.
+// Features the engine does not maintain are refused even with force.
 //
 // Mount returns once the kernel has finished the FUSE handshake. The
 // server runs until the filesystem is unmounted — umount(8), fusermount3

@@ -20,9 +20,10 @@ var ErrOption = errors.New("mount: bad mount option")
 type Options struct {
 	// ReadOnly opens the filesystem read-only and mounts it MS_RDONLY.
 	ReadOnly bool
-	// Force mounts a filesystem that was not unmounted cleanly (and has
-	// no soft updates) instead of refusing; read-only until the engine
-	// can be told to write it anyway (see OpenTarget).
+	// Force mounts read-write a filesystem that needs fsck (not
+	// unmounted cleanly and without soft updates, or marked as needing
+	// fsck) instead of refusing, as FreeBSD's mount -f does; it stays
+	// marked not clean after the unmount (ufs.Options.Force).
 	Force bool
 	// AllowOther lets users other than the one who mounted use the
 	// mount (permissions are still checked by the kernel).

@@ -2,6 +2,7 @@ package mount
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -19,6 +20,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ufs2/ufs2/fsck"
+	"github.com/ufs2/ufs2/internal/blockdev"
 	"github.com/ufs2/ufs2/internal/testutil"
 	"github.com/ufs2/ufs2/ondisk"
 	"github.com/ufs2/ufs2/ufs"
@@ -626,31 +629,92 @@ func TestBusyUnmount(t *testing.T) {
 }
 
 // TestMountPolicy: a filesystem not cleanly unmounted and without soft
-// updates is refused read-write, mounts read-only, and with force mounts
-// (read-only until the engine can force a write open).
+// updates is refused read-write with a message to run fsck (or use -o
+// force), mounts read-only, and with force mounts read-write: writes land,
+// and the unmount leaves it as FreeBSD's mount -f does, still marked not
+// clean (fs_clean 0, FS_UNCLEAN), so that the next ordinary mount is
+// refused again until fsck has run.
 func TestMountPolicy(t *testing.T) {
-	src, img := makeImage(t, testutil.Small(), "")
+	src, img := makeImage(t, testutil.Small(), "32m")
 	e := editImage(t, img)
 	e.sb.Clean = 0
 	e.sb.Flags &^= ondisk.FSDoSoftdep
 	e.putSuperblock()
 
-	o := Options{}
-	if fsys, err := OpenTarget(img, &o); !errors.Is(err, ErrNeedsFsck) || !strings.Contains(err.Error(), "run ufs2 fsck") {
+	refused := func(when string) {
+		t.Helper()
+		o := Options{}
+		fsys, err := OpenTarget(img, &o)
 		if fsys != nil {
 			fsys.Close()
 		}
-		t.Errorf("read-write open of an unclean filesystem: %v, want ErrNeedsFsck", err)
+		if !errors.Is(err, ErrNeedsFsck) || !strings.Contains(err.Error(), "run ufs2 fsck") || !strings.Contains(err.Error(), "-o force") {
+			t.Errorf("%s: read-write open of an unclean filesystem: %v, want ErrNeedsFsck naming fsck and -o force", when, err)
+		}
 	}
+	refused("before")
 	mnt, srv := mountImage(t, img, Options{ReadOnly: true})
 	testutil.AssertSameTree(t, src, mnt, testutil.CompareOpts{})
 	unmountCheck(t, srv)
 
 	mnt, srv = mountImage(t, img, Options{Force: true})
-	if !srv.ReadOnly() {
-		t.Error("forced mount is read-write; the engine cannot write this filesystem")
+	if srv.ReadOnly() {
+		t.Fatal("forced mount is read-only")
 	}
 	testutil.AssertSameTree(t, src, mnt, testutil.CompareOpts{})
+	data := bytes.Repeat([]byte("forced "), 20000)
+	if err := os.WriteFile(filepath.Join(mnt, "forced"), data, 0o644); err != nil {
+		t.Fatalf("writing through a forced mount: %v", err)
+	}
+	if err := os.Mkdir(filepath.Join(mnt, "newdir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	unmountCheck(t, srv)
+
+	dev, err := blockdev.Open(img, blockdev.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, _, err := ondisk.FindSuperblock(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb.Clean != 0 || sb.Flags&ondisk.FSUnclean == 0 || sb.Flags&ondisk.FSDoSoftdep != 0 {
+		t.Errorf("after a forced mount: fs_clean %d flags 0x%x, want not clean with FS_UNCLEAN (and no soft updates)", sb.Clean, sb.Flags)
+	}
+	var out strings.Builder
+	rep, err := fsck.Check(context.Background(), dev, fsck.Options{Mode: fsck.No, Force: true, Output: &out})
+	dev.Close()
+	if err != nil || len(rep.Problems) > 0 {
+		t.Errorf("fsck -n -f after a forced mount: %v\n%s", err, out.String())
+	}
+	refused("after the forced mount")
+
+	mnt, srv = mountImage(t, img, Options{ReadOnly: true})
+	if got, err := os.ReadFile(filepath.Join(mnt, "forced")); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("the file written through the forced mount: %d bytes, %v", len(got), err)
+	}
+	if fi, err := os.Stat(filepath.Join(mnt, "newdir")); err != nil || !fi.IsDir() {
+		t.Errorf("the directory made through the forced mount: %v", err)
+	}
+	unmountCheck(t, srv)
+
+	// fsck marks it clean; then it mounts read-write without force.
+	dev, err = blockdev.Open(img, blockdev.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if _, err := fsck.Check(context.Background(), dev, fsck.Options{Mode: fsck.Yes, Output: &out}); err != nil {
+		t.Fatalf("fsck -y: %v\n%s", err, out.String())
+	}
+	dev.Close()
+	mnt, srv = mountImage(t, img, Options{})
+	if srv.ReadOnly() {
+		t.Error("read-only after fsck")
+	}
+	unmountCheck(t, srv)
+	checkImage(t, img)
 }
 
 func TestMountErrors(t *testing.T) {

@@ -43,29 +43,24 @@ var (
 // fails with ErrNeedsFsck (run fsck, or -o force) or ErrCannotWrite
 // naming the reason; a read-only mount always works.
 //
-// With -o force the engine's refusal of an unclean filesystem is not
-// overridden yet (the engine has no such switch): the mount is made
-// read-only and the reason logged.
+// With -o force a filesystem that only needs fsck is opened read-write
+// anyway (ufs.Options.Force, FreeBSD's mount -f); it stays marked not
+// clean, and the engine logs a warning.
 func OpenTarget(target string, o *Options) (*ufs.FS, error) {
 	dev, err := blockdev.Open(target, blockdev.Options{ReadOnly: o.ReadOnly})
 	if err != nil {
 		return nil, err
 	}
-	fsys, err := ufs.Open(dev, ufs.Options{ReadOnly: o.ReadOnly, Logger: o.Logger})
+	fsys, err := ufs.Open(dev, ufs.Options{ReadOnly: o.ReadOnly, Force: o.Force, Logger: o.Logger})
 	if err != nil {
 		dev.Close()
 		return nil, err
 	}
 	if reason := fsys.ReadOnlyReason(); !o.ReadOnly && reason != "" {
-		needsFsck := strings.Contains(reason, "fsck")
-		if needsFsck && o.Force {
-			logger(o).Warn("mounting read-only: the engine cannot force a read-write open", "dev", target, "reason", reason)
-			o.ReadOnly = true
-			return fsys, nil
-		}
+		needsFsck := fsys.NeedsFsck()
 		fsys.Close()
 		if needsFsck {
-			return nil, fmt.Errorf("%w: %s: %s; run ufs2 fsck %s, or mount with -o ro", ErrNeedsFsck, target, reason, target)
+			return nil, fmt.Errorf("%w: %s: %s; run ufs2 fsck %s, mount with -o ro, or with -o force to write it anyway", ErrNeedsFsck, target, reason, target)
 		}
 		return nil, fmt.Errorf("%w: %s: %s; mount it with -o ro", ErrCannotWrite, target, reason)
 	}

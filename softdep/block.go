@@ -541,3 +541,56 @@ func extBlkSize(sb *ondisk.Superblock, size int64, i int) int64 {
 	}
 	return sb.Sblksize(size, ondisk.Lbn(i))
 }
+
+// DataWrite tells soft updates that the caller is about to write size
+// bytes at disk offset off straight to the device, not through a cache
+// buffer: file data written from the writer's memory. The write counts
+// as the write of every block wholly inside the range whose contents a
+// pointer waits for (a block just allocated, NewBlock or MoveBlock), as a
+// buffer write of it would. The caller must hold the lock of the inode
+// the blocks belong to (no other write of them can begin), must have
+// dropped their cached buffers, and calls the returned function with the
+// write's error once it completed.
+func (d *Deps) DataWrite(off int64, size int) (done func(err error)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stats.Writes++
+	end := off + int64(size)
+	fsize := int64(d.sb.Fsize)
+	rec := &writeRec{}
+	for at := off - off%fsize; at < end; at += fsize {
+		bd := d.bufs[at]
+		if bd == nil {
+			continue
+		}
+		for _, m := range bd.markers {
+			if m.st == pending && at >= off && at+int64(m.size) <= end {
+				m.st = writing
+				rec.markers = append(rec.markers, m)
+			}
+		}
+	}
+	if len(rec.markers) == 0 {
+		return func(error) {}
+	}
+	return func(err error) {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if err != nil {
+			rec.each(func(x *base) {
+				if x.st == writing {
+					x.st = pending
+				}
+			})
+			return
+		}
+		rec.gen = d.flushGen
+		rec.each(func(x *base) {
+			if x.st == writing {
+				x.st = written
+				x.gen = rec.gen
+			}
+		})
+		d.written = append(d.written, rec)
+	}
+}

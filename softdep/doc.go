@@ -24,7 +24,8 @@
 //
 //   - A block pointer (allocItem: an inode's di_db or di_ib, or a slot of
 //     an indirect block) to a newly allocated block waits for the block's
-//     contents (the first write of its buffer after the allocation) and
+//     contents (the first write of its buffer after the allocation, or
+//     a write of file data around the cache that covers it: DataWrite) and
 //     for its cylinder group with the allocation bit. Rolled back, the
 //     slot holds its old value: 0, or the fragment a tail grew from. In an
 //     inode the size follows FreeBSD's initiate_write_inodeblock rules: a

@@ -3,6 +3,7 @@ package softdep
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -122,6 +123,7 @@ func (d *Deps) markDurable(g uint64) {
 		for _, m := range rec.markers {
 			if m.st == written {
 				m.st = durable
+				d.dropMarker(m)
 			}
 		}
 		for _, it := range rec.allocs {
@@ -184,6 +186,20 @@ func (d *Deps) markDurable(g uint64) {
 	}
 	clear(d.written[len(keep):])
 	d.written = keep
+}
+
+// dropMarker forgets durable marker m in its buffer's record, and the
+// record when nothing else is in it: a data block's record would
+// otherwise stay until the block is freed. Preconditions: d.mu.
+func (d *Deps) dropMarker(m *marker) {
+	bd := d.bufs[m.off]
+	if bd == nil {
+		return
+	}
+	bd.markers = slices.DeleteFunc(bd.markers, func(x *marker) bool { return x == m })
+	if bd.empty() {
+		delete(d.bufs, m.off)
+	}
 }
 
 // deferFree queues a free of blocks (already counted pending) waiting for

@@ -36,7 +36,9 @@
 //
 // # Writes
 //
-// Opened read-write (and not refused by WriteRefusal), the FS also owns an
+// Opened read-write (and not refused by WriteRefusal, or forced past a
+// refusal that only fsck removes: Options.Force, FreeBSD's mount -f, which
+// leaves the filesystem marked not clean at Close), the FS also owns an
 // alloc.Allocator over the cylinder groups (write.go: cgGroups keeps
 // decoded copies the allocator changes and encodes them, with their
 // check-hashes, into the cache at each sync), and the superblock is
@@ -71,8 +73,12 @@
 // ufs_remove, ufs_rmdir (namespace.go), ufs_rename (rename.go),
 // ufs_setattr (setattr.go), ffs_setextattr (xattr_write.go), ffs_valloc and
 // ufs_inactive (ialloc.go). Inode changes are copied into their inode
-// block in the cache at once (iupdate); data blocks go through the cache
-// too, full blocks written as soon as they are complete.
+// block in the cache at once (iupdate). File data bypasses the cache
+// where it can (writeLocked): whole blocks go straight from the caller's
+// memory to the device, a run of blocks contiguous on disk in one write,
+// and part of a block already written that has no buffer is written in
+// place; a new block written in part, or one with a buffer (a fragment
+// tail just moved), goes through its buffer.
 //
 // # Write ordering
 //

@@ -2,6 +2,7 @@ package ufs
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/ufs2/ufs2/internal/bcache"
 	"github.com/ufs2/ufs2/ondisk"
@@ -91,13 +92,45 @@ func (fs *FS) writeAtLocked(ip *Inode, p []byte, off int64) (int, error) {
 // writeLocked writes the n bytes of p at off (p nil with prealloc: only
 // allocate, zero-filling new blocks and leaving existing ones as they
 // are), growing di_size as it goes. It does not write the inode or touch
-// times. Full blocks are written out at once (FreeBSD's bawrite of a
-// completed block); partial ones stay dirty in the cache.
-// Preconditions: ip.mu held exclusively.
+// times.
+//
+// File data bypasses the buffer cache where it can (FreeBSD's bawrite of
+// a completed block, without keeping the buffer: the host's page cache
+// under the device already holds the data): whole blocks are written
+// straight from p, a run of blocks contiguous on disk in one device
+// write, their cached buffers dropped first; part of a block already
+// written that has no cached buffer is written in place (no read of the
+// rest of the block). A new block written in part, and a block with a
+// buffer in the cache (dirty, or just moved by a fragment reallocation),
+// go through its buffer, dirty until the next flush. A direct write that
+// fails leaves its data in dirty buffers instead, for the flushes to
+// retry and report. Preconditions: ip.mu held exclusively.
 func (fs *FS) writeLocked(ip *Inode, p []byte, off, n int64, prealloc bool) (int64, error) {
 	sb := fs.sb
 	bsize := int64(sb.Bsize)
+	frag := ondisk.Frag(sb.Frag)
 	d := &ip.din
+	// The run of whole blocks not yet written: p[runFrom:runFrom+runLen]
+	// goes to runAddr on, runFresh saying which blocks are new.
+	var runAddr ondisk.Frag
+	var runFrom, runLen int64
+	flushRun := func() error {
+		if runLen == 0 {
+			return nil
+		}
+		data := p[runFrom : runFrom+runLen]
+		addr := runAddr
+		runLen = 0
+		if err := fs.writeData(sb.FragOffset(addr), data); err != nil {
+			fs.log.Warn("direct data write failed; keeping the data in the cache", "ino", ip.ino, "blk", addr, "err", err)
+			for i := int64(0); i < int64(len(data)); i += bsize {
+				if err := fs.bufWrite(addr+ondisk.Frag(i/bsize)*frag, bsize, 0, data[i:i+bsize], false, false); err != nil {
+					return fmt.Errorf("inode %d: block at %d: %w", ip.ino, addr, err)
+				}
+			}
+		}
+		return nil
+	}
 	done := int64(0)
 	for done < n {
 		pos := off + done
@@ -105,6 +138,9 @@ func (fs *FS) writeLocked(ip *Inode, p []byte, off, n int64, prealloc bool) (int
 		xfer := min(bsize-boff, n-done)
 		addr, size, fresh, err := fs.balloc(ip, pos, xfer)
 		if err != nil {
+			if ferr := flushRun(); ferr != nil {
+				return done, ferr
+			}
 			return done, err
 		}
 		if prealloc && !fresh {
@@ -114,37 +150,114 @@ func (fs *FS) writeLocked(ip *Inode, p []byte, off, n int64, prealloc bool) (int
 			done += xfer
 			continue
 		}
-		var b *bcache.Buf
 		switch {
-		case fresh:
-			b, err = fs.newBuf(addr, size)
-		case boff == 0 && xfer == size:
-			b, err = fs.cache.GetNoRead(sb.FragOffset(addr), int(size))
+		case p != nil && boff == 0 && xfer == bsize && size == bsize:
+			// A whole block: joins the run, or starts a new one.
+			if runLen > 0 && (addr != runAddr+ondisk.Frag(runLen/bsize)*frag || runLen >= maxDataRun) {
+				if err := flushRun(); err != nil {
+					return done, err
+				}
+			}
+			fs.forget(addr, bsize)
+			if runLen == 0 {
+				runAddr, runFrom = addr, done
+			}
+			runLen += bsize
+		case p != nil && !fresh && !fs.cached(addr, size):
+			if err := flushRun(); err != nil {
+				return done, err
+			}
+			if err := fs.writeData(sb.FragOffset(addr)+boff, p[done:done+xfer]); err != nil {
+				fs.log.Warn("direct data write failed; keeping the data in the cache", "ino", ip.ino, "blk", addr, "err", err)
+				if err := fs.bufWrite(addr, size, boff, p[done:done+xfer], false, false); err != nil {
+					return done, fmt.Errorf("inode %d: block at %d: %w", ip.ino, addr, err)
+				}
+			}
 		default:
-			b, err = fs.cache.Get(sb.FragOffset(addr), int(size))
-		}
-		if err != nil {
-			return done, fmt.Errorf("inode %d: block at %d: %w", ip.ino, addr, err)
-		}
-		b.Lock()
-		if p != nil {
-			copy(b.Data()[boff:boff+xfer], p[done:done+xfer])
-		}
-		err = fs.cache.MarkDirty(b)
-		b.Unlock()
-		if err == nil && size == bsize && boff+xfer == bsize {
-			err = fs.cache.FlushBuf(b)
-		}
-		fs.cache.Release(b)
-		if err != nil {
-			return done, err
+			if err := flushRun(); err != nil {
+				return done, err
+			}
+			var src []byte
+			if p != nil {
+				src = p[done : done+xfer]
+			}
+			if err := fs.bufWrite(addr, size, boff, src, fresh, true); err != nil {
+				return done, fmt.Errorf("inode %d: block at %d: %w", ip.ino, addr, err)
+			}
 		}
 		if end := uint64(pos + xfer); end > d.Size {
 			d.Size = end
 		}
 		done += xfer
 	}
-	return done, nil
+	return done, flushRun()
+}
+
+// maxDataRun bounds one direct write of file data.
+const maxDataRun = 4 << 20
+
+// bufWrite copies src (nil: nothing, zeroes for a fresh block) into the
+// cached buffer of the size-byte block at addr, at byte boff, and marks it
+// dirty. A fresh block's buffer starts zeroed without a read; a buffer
+// fully overwritten is not read either. With flushFull a complete block
+// is written out at once.
+func (fs *FS) bufWrite(addr ondisk.Frag, size, boff int64, src []byte, fresh, flushFull bool) error {
+	var b *bcache.Buf
+	var err error
+	switch {
+	case fresh:
+		b, err = fs.newBuf(addr, size)
+	case boff == 0 && int64(len(src)) == size:
+		b, err = fs.cache.GetNoRead(fs.sb.FragOffset(addr), int(size))
+	default:
+		b, err = fs.cache.Get(fs.sb.FragOffset(addr), int(size))
+	}
+	if err != nil {
+		return err
+	}
+	defer fs.cache.Release(b)
+	b.Lock()
+	copy(b.Data()[boff:], src)
+	err = fs.cache.MarkDirty(b)
+	b.Unlock()
+	if err == nil && flushFull && size == int64(fs.sb.Bsize) && boff+int64(len(src)) == size {
+		err = fs.cache.FlushBuf(b)
+	}
+	return err
+}
+
+// cached reports whether the block at addr has a buffer in the cache.
+func (fs *FS) cached(addr ondisk.Frag, size int64) bool {
+	b := fs.cache.Lookup(fs.sb.FragOffset(addr), int(size))
+	if b == nil {
+		return false
+	}
+	fs.cache.Release(b)
+	return true
+}
+
+// writeData writes file data straight to the device at byte off, outside
+// the buffer cache; soft updates count it as the write of the new blocks
+// it covers (softdep.Deps.DataWrite). The blocks' cached buffers must be
+// gone (forget) or absent, and the inode's lock held. (A snapshot's
+// copy-on-write of data blocks will have to hook here as well as in the
+// cache's CopyOnWrite.)
+func (fs *FS) writeData(off int64, data []byte) error {
+	var done func(error)
+	if fs.sd != nil {
+		done = fs.sd.DataWrite(off, len(data))
+	}
+	n, err := fs.dev.WriteAt(data, off)
+	if err == nil && n != len(data) {
+		err = io.ErrShortWrite
+	}
+	if done != nil {
+		done(err)
+	}
+	if err != nil {
+		return fmt.Errorf("writing %d bytes at %d: %w", len(data), off, err)
+	}
+	return nil
 }
 
 // Truncate sets the size of regular file ino (ffs_truncate): growing

@@ -22,6 +22,14 @@ type Options struct {
 	// ReadOnly opens the filesystem without ever writing to the device.
 	// A filesystem that WriteRefusal refuses is opened read-only anyway.
 	ReadOnly bool
+	// Force opens read-write a filesystem that WriteRefusal refuses only
+	// because it needs fsck (FS_NEEDSFSCK, or not clean without soft
+	// updates), as FreeBSD's mount -f does. It stays marked as it was:
+	// FS_UNCLEAN (and FS_NEEDSFSCK) make Close leave fs_clean 0, so fsck
+	// still runs before the next ordinary read-write open. The refusals
+	// for features this code does not maintain and for a truncated
+	// device stand.
+	Force bool
 	// Logger receives warnings and debug messages; nil discards them.
 	Logger *slog.Logger
 	// CacheBytes bounds the buffer cache's clean buffers; 0 means
@@ -104,6 +112,7 @@ type FS struct {
 
 	ro       bool
 	roReason string // why a read-write open became read-only; "" if asked for
+	roFsck   bool   // ... and only because the filesystem needs fsck (Options.Force overrides)
 	maxIno   ondisk.Ino
 	closed   atomic.Bool
 
@@ -178,10 +187,17 @@ func Open(dev blockdev.Device, opts Options) (*FS, error) {
 
 	fs.ro = opts.ReadOnly || dev.ReadOnly()
 	if !fs.ro {
-		if reason := WriteRefusal(sb, dev.Size()); reason != "" {
+		why, fsckOnly := writeRefusal(sb, dev.Size())
+		switch {
+		case why == "":
+		case fsckOnly && opts.Force:
+			log.Warn("opening read-write although the filesystem needs fsck (forced); it stays marked not clean",
+				"dev", dev.Name(), "reason", why)
+		default:
 			fs.ro = true
-			fs.roReason = reason
-			log.Warn("opening read-only", "dev", dev.Name(), "reason", reason)
+			fs.roReason = why
+			fs.roFsck = fsckOnly
+			log.Warn("opening read-only", "dev", dev.Name(), "reason", why)
 		}
 	}
 	fs.cache = bcache.New(dev, bcache.Options{MaxBytes: opts.CacheBytes, ReadOnly: fs.ro, Logger: log})
@@ -255,22 +271,38 @@ func prepareSuperblock(sb *ondisk.Superblock) {
 //
 // sb must have been through prepareSuperblock.
 func WriteRefusal(sb *ondisk.Superblock, devSize int64) string {
-	var why []string
+	why, _ := writeRefusal(sb, devSize)
+	return why
+}
+
+// writeRefusal is WriteRefusal, and whether every reason is one that fsck
+// removes (FS_NEEDSFSCK, or not clean without soft updates): those
+// Options.Force overrides, as FreeBSD's mount -f does.
+func writeRefusal(sb *ondisk.Superblock, devSize int64) (why string, fsckOnly bool) {
+	var reasons []string
+	fsckOnly = true
+	other := func(r string) {
+		reasons = append(reasons, r)
+		fsckOnly = false
+	}
 	if sb.Flags&ondisk.FSSuj != 0 {
-		why = append(why, "it has a soft-updates journal (FS_SUJ), which this program does not maintain; disable it with tunefs -j disable on FreeBSD")
+		other("it has a soft-updates journal (FS_SUJ), which this program does not maintain; disable it with tunefs -j disable on FreeBSD")
 	}
 	if sb.Flags&ondisk.FSGjournal != 0 {
-		why = append(why, "it uses gjournal (FS_GJOURNAL), which this program does not maintain")
+		other("it uses gjournal (FS_GJOURNAL), which this program does not maintain")
 	}
 	if sb.Flags&ondisk.FSNeedsFsck != 0 {
-		why = append(why, "it is marked as needing fsck (FS_NEEDSFSCK); run fsck")
+		reasons = append(reasons, "it is marked as needing fsck (FS_NEEDSFSCK); run fsck")
 	} else if sb.Clean == 0 && sb.Flags&ondisk.FSDoSoftdep == 0 {
-		why = append(why, "it was not cleanly unmounted and has no soft updates; run fsck")
+		reasons = append(reasons, "it was not cleanly unmounted and has no soft updates; run fsck")
 	}
 	if need := sb.FragOffset(ondisk.Frag(sb.Size)); devSize < need {
-		why = append(why, fmt.Sprintf("the device has %d bytes but the filesystem needs %d (truncated image?)", devSize, need))
+		other(fmt.Sprintf("the device has %d bytes but the filesystem needs %d (truncated image?)", devSize, need))
 	}
-	return strings.Join(why, "; ")
+	if len(reasons) == 0 {
+		return "", false
+	}
+	return strings.Join(reasons, "; "), fsckOnly
 }
 
 // readSummary reads the cylinder-group summary area (fs_cssize bytes at
@@ -337,6 +369,11 @@ func (fs *FS) ReadOnly() bool { return fs.ro }
 // ReadOnlyReason says why a read-write Open became read-only (see
 // WriteRefusal), or "".
 func (fs *FS) ReadOnlyReason() string { return fs.roReason }
+
+// NeedsFsck reports whether a read-write open came up read-only only
+// because the filesystem needs fsck: Options.Force would have opened it
+// read-write.
+func (fs *FS) NeedsFsck() bool { return fs.roFsck }
 
 // Root is the root directory's inode number.
 func (fs *FS) Root() ondisk.Ino { return ondisk.RootIno }

@@ -160,9 +160,10 @@ func BenchmarkDirOps(b *testing.B) {
 }
 
 // BenchmarkWriteRead measures the engine's sequential write and read
-// throughput (no FUSE) on an in-memory device, 1 MiB per call.
+// throughput (no FUSE) on an in-memory device, 1 MiB per call, with the
+// synchronous ordering and (32k-4k-su) with soft updates.
 func BenchmarkWriteRead(b *testing.B) {
-	for _, g := range []testGeom{geomBig, geomMid} {
+	for _, g := range []testGeom{geomBig, geomMid, geomBigSU} {
 		m := newMemFS(b, g, Options{})
 		fsys := m.fs
 		ino, err := fsys.Create(fsys.Root(), "big", 0o644, 0, 0)

@@ -109,10 +109,89 @@ func TestCleanFlag(t *testing.T) {
 	e.put()
 	fsys, err = Open(m.dev, Options{})
 	must(t, err)
-	if !fsys.ReadOnly() || !strings.Contains(fsys.ReadOnlyReason(), "fsck") {
-		t.Errorf("reopened read-only %v: %q", fsys.ReadOnly(), fsys.ReadOnlyReason())
+	if !fsys.ReadOnly() || !strings.Contains(fsys.ReadOnlyReason(), "fsck") || !fsys.NeedsFsck() {
+		t.Errorf("reopened read-only %v (needs fsck %v): %q", fsys.ReadOnly(), fsys.NeedsFsck(), fsys.ReadOnlyReason())
 	}
 	fsys.Close()
+}
+
+// TestForceOpen: Options.Force opens read-write a filesystem that only
+// needs fsck, as FreeBSD's mount -f: it writes, and Close leaves it not
+// clean (FS_UNCLEAN, fs_clean 0) so that the next ordinary open still
+// asks for fsck. Force does not override features this code does not
+// maintain.
+func TestForceOpen(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		edit  func(*ondisk.Superblock)
+		force bool // Force opens it read-write
+	}{
+		{"unclean without soft updates", func(sb *ondisk.Superblock) { sb.Clean = 0; sb.Flags &^= ondisk.FSDoSoftdep }, true},
+		{"marked as needing fsck", func(sb *ondisk.Superblock) { sb.Flags |= ondisk.FSNeedsFsck }, true},
+		{"journaled soft updates", func(sb *ondisk.Superblock) { sb.Clean = 0; sb.Flags |= ondisk.FSSuj }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMemFS(t, geomSmall, Options{})
+			want := []byte("written before the crash")
+			ino := mustIno(t)(m.fs.Create(m.fs.Root(), "old", 0o644, 0, 0))
+			if _, err := m.fs.WriteAt(ino, want, 0); err != nil {
+				t.Fatal(err)
+			}
+			must(t, m.fs.Close())
+			e := editDev(t, m.dev)
+			tc.edit(e.sb)
+			e.put()
+			before := diskSuperblock(t, m.dev)
+
+			fsys, err := Open(m.dev, Options{})
+			must(t, err)
+			if !fsys.ReadOnly() || fsys.NeedsFsck() != tc.force {
+				t.Errorf("without Force: read-only %v, needs fsck %v (%q)", fsys.ReadOnly(), fsys.NeedsFsck(), fsys.ReadOnlyReason())
+			}
+			must(t, fsys.Close())
+
+			fsys, err = Open(m.dev, Options{Force: true})
+			must(t, err)
+			defer fsys.Close()
+			if fsys.ReadOnly() == tc.force {
+				t.Fatalf("with Force: read-only %v (%q)", fsys.ReadOnly(), fsys.ReadOnlyReason())
+			}
+			if !tc.force {
+				if sb := diskSuperblock(t, m.dev); sb.Clean != before.Clean || sb.Flags != before.Flags {
+					t.Errorf("a refused forced open changed the superblock: fs_clean %d flags 0x%x", sb.Clean, sb.Flags)
+				}
+				return
+			}
+			f := mustIno(t)(fsys.Create(fsys.Root(), "new", 0o644, 0, 0))
+			if _, err := fsys.WriteAt(f, []byte("forced"), 0); err != nil {
+				t.Fatal(err)
+			}
+			must(t, fsys.Close())
+			sb := diskSuperblock(t, m.dev)
+			if sb.Clean != 0 || sb.Flags&ondisk.FSUnclean == 0 && before.Flags&ondisk.FSNeedsFsck == 0 {
+				t.Errorf("after a forced session: fs_clean %d flags 0x%x, want it still not clean", sb.Clean, sb.Flags)
+			}
+			if before.Flags&ondisk.FSNeedsFsck != 0 && sb.Flags&ondisk.FSNeedsFsck == 0 {
+				t.Errorf("FS_NEEDSFSCK dropped by a forced session: flags 0x%x", sb.Flags)
+			}
+			fsys, err = Open(m.dev, Options{ReadOnly: true})
+			must(t, err)
+			defer fsys.Close()
+			for name, data := range map[string]string{"old": string(want), "new": "forced"} {
+				ino, err := fsys.Lookup(fsys.Root(), name)
+				must(t, err)
+				got := make([]byte, len(data))
+				if n, err := fsys.ReadAt(ino, got, 0); n != len(got) || string(got) != data {
+					t.Errorf("%s: read %q, %v; want %q", name, got[:n], err, data)
+				}
+			}
+			if again, err := Open(m.dev, Options{}); err != nil || !again.ReadOnly() || !again.NeedsFsck() {
+				t.Errorf("ordinary open after a forced session: err %v, read-only %v", err, again != nil && again.ReadOnly())
+			} else {
+				again.Close()
+			}
+		})
+	}
 }
 
 func diskSBLoc(t *testing.T, dev blockdev.Device) int64 {

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -34,7 +35,11 @@ import (
 
 const (
 	daemonEnv = "UFS2_MOUNT_DAEMON"
-	helperCmd = "mount.ufs2"
+	// profileEnv, when set to a path, makes the server write a CPU
+	// profile of its whole run to PATH.PID (for bench/ and tuning; not
+	// documented in the help).
+	profileEnv = "UFS2_CPUPROFILE"
+	helperCmd  = "mount.ufs2"
 
 	exitMountFailed = 32 // mount(8)'s "mount failure"
 )
@@ -50,7 +55,7 @@ func init() {
 			"is written, the device flushed and the filesystem marked clean.\n\n" +
 			"Options (-o, comma-separated, may repeat):\n" +
 			"  ro, rw          read-only or read-write (default rw)\n" +
-			"  force           mount even if not cleanly unmounted (read-only for now)\n" +
+			"  force           mount read-write even if fsck is needed (it stays marked so)\n" +
 			"  allow_other     let other users in (permissions are still checked)\n" +
 			"  noacl           do not enforce POSIX ACLs\n" +
 			"  suid, dev, exec, noexec, noatime, ...   as mount(8); nosuid,nodev by default\n" +
@@ -61,7 +66,8 @@ func init() {
 			"  debug           log every FUSE request\n\n" +
 			"With -f the server logs to stderr; in the background, to syslog.\n\n" +
 			"A filesystem not cleanly unmounted and without soft updates is only\n" +
-			"mounted read-only or with -o force: run ufs2 fsck first.\n\n" +
+			"mounted read-only or with -o force: run ufs2 fsck first. A forced\n" +
+			"read-write mount leaves it marked not clean, so that fsck still runs.\n\n" +
 			"Installed as mount.ufs2 (ln -s \"$(command -v ufs2)\" /sbin/mount.ufs2),\n" +
 			"it lets mount -t ufs2 IMAGE DIR and fstab lines of type ufs2 work.\n" +
 			"Exit status: 0 mounted, 64 usage, 32 the mount failed.",
@@ -216,6 +222,13 @@ func mountAction(c *cli.Context) error {
 // user if a read-write mount became read-only), and serves until the
 // filesystem is unmounted (by umount or a signal).
 func serve(r *mountRequest, ready func(srv *mount.Server, note string)) error {
+	if path := os.Getenv(profileEnv); path != "" {
+		stop, err := startProfile(fmt.Sprintf("%s.%d", path, os.Getpid()))
+		if err != nil {
+			return exitf(1, "mount: %s: %v", profileEnv, err)
+		}
+		defer stop()
+	}
 	wantRW := !r.opts.ReadOnly
 	// Signals are caught before the kernel mount exists: one arriving while
 	// go-fuse still checks its new mount (a stat and an open from this
@@ -254,6 +267,23 @@ func serve(r *mountRequest, ready func(srv *mount.Server, note string)) error {
 		return exitf(1, "mount: %s: writing the filesystem at unmount: %v; run ufs2 fsck %s", r.target, err, r.target)
 	}
 	return nil
+}
+
+// startProfile starts a CPU profile written to path; the function it
+// returns stops it and closes the file.
+func startProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // openError turns a failure to open TARGET into its one-line message.

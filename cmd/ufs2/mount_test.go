@@ -196,6 +196,33 @@ func TestMountCommand(t *testing.T) {
 		t.Fatalf("umount: %v\n%s", err, out)
 	}
 	waitReleased(t, unclean)
+
+	// -o force mounts it read-write; it stays marked not clean.
+	if out, err := exec.Command(ufs2, "mount", "-o", "force", unclean, mnt).CombinedOutput(); err != nil || len(out) != 0 {
+		t.Fatalf("forced mount of an unclean filesystem: %v\n%s", err, out)
+	}
+	werr := os.WriteFile(filepath.Join(mnt, "forced"), []byte("written"), 0o644)
+	if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("umount: %v\n%s", err, out)
+	}
+	waitReleased(t, unclean)
+	if werr != nil {
+		t.Fatalf("writing through a forced mount: %v", werr)
+	}
+	f, err := os.Open(unclean)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if sb, _, err := ondisk.FindSuperblock(f); err != nil || sb.Clean != 0 || sb.Flags&ondisk.FSUnclean == 0 {
+		t.Errorf("after a forced mount: %v, superblock %+v; want fs_clean 0 and FS_UNCLEAN", err, sb)
+	}
+	dest := filepath.Join(t.TempDir(), "forced")
+	if out, err := exec.Command(ufs2, "get", unclean, "/forced", dest).CombinedOutput(); err != nil {
+		t.Errorf("ufs2 get of the file written through the forced mount: %v\n%s", err, out)
+	} else if got, err := os.ReadFile(dest); err != nil || string(got) != "written" {
+		t.Errorf("the file written through the forced mount: %q, %v", got, err)
+	}
 }
 
 // markUnclean clears fs_clean and soft updates in an image's superblock.
