@@ -202,11 +202,21 @@ func (fs *FS) dirSearchLinear(dp *Inode, name string, wantSlot bool) (dirSlot, e
 				s.slotOff, slotFree = -1, 0
 			}
 			cbase := base + co
-			err := ondisk.DirChunkEntries(data[co:co+ondisk.DirBlkSize], func(o int, d ondisk.Direct) bool {
+			chunk := data[co : co+ondisk.DirBlkSize]
+			// The entries one after the other (DirChunkEntries without
+			// its callback: this loop is most of a lookup in a small
+			// directory).
+			for o := 0; o < len(chunk); {
+				d, err := ondisk.DecodeDirect(chunk[o:])
+				if err != nil {
+					bad = corruptf("directory %d: chunk at offset %d: at offset %d: %v", dp.ino, cbase, o, err)
+					break
+				}
 				off := cbase + int64(o)
+				o += int(d.Reclen)
 				if d.Ino >= fs.maxIno {
 					bad = corruptf("directory %d: entry %q at offset %d names inode %d, past the last (%d)", dp.ino, d.Name, off, d.Ino, fs.maxIno-1)
-					return false
+					break
 				}
 				if status != slotFound {
 					if free := int64(d.Reclen) - entryUsed(d); free > 0 {
@@ -228,13 +238,9 @@ func (fs *FS) dirSearchLinear(dp *Inode, name string, wantSlot bool) (dirSlot, e
 					endUseful = off + int64(d.Reclen)
 					if string(d.Name) == name {
 						s.found, s.ino, s.dtype, s.off = true, d.Ino, d.Type, off
-						return false
+						break
 					}
 				}
-				return true
-			})
-			if err != nil && bad == nil {
-				bad = corruptf("directory %d: chunk at offset %d: %v", dp.ino, cbase, err)
 			}
 		}
 		b.RUnlock()
