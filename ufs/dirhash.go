@@ -45,8 +45,10 @@ import (
 const dirhashMinSize = 5 * ondisk.DirBlkSize
 
 // dirhashMaxSize: offsets must fit a slot's 32 bits in units of 4 bytes
-// (entries are 4-byte aligned); larger directories are scanned.
-const dirhashMaxSize = (1<<32 - slotFirst) * 4
+// (entries are 4-byte aligned), with room for the block (at most
+// MAXBSIZE, 64 KiB) a directory may grow by between two searches; larger
+// directories are scanned.
+const dirhashMaxSize = (1<<32 - slotFirst - 1<<16) * 4
 
 // A slot's low 32 bits: slotEmpty, slotDead (a tombstone) or the entry's
 // offset / 4 + slotFirst. The high 32 bits are the name's hash tag.
@@ -174,8 +176,8 @@ func (dh *dirhash) endUseful() int64 {
 	return int64(c+1) * ondisk.DirBlkSize
 }
 
-// tag is the part of a name's hash kept in its slot; the table is probed
-// from its low bits.
+// tag is the part of a name's hash kept in its slot (its high 32 bits);
+// the probe for the name starts at the tag's low bits.
 func (dh *dirhash) tag(name []byte) uint32 { return uint32(maphash.Bytes(dh.seed, name) >> 32) }
 
 func (dh *dirhash) tagString(name string) uint32 {
