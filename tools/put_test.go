@@ -502,7 +502,7 @@ func bigTree(t testing.TB, dir string, nDirs, perDir int, sizes []int, sparseSiz
 }
 
 var fullSizes = flag.Bool("put.full", false,
-	"TestPutRemovePut: files of every size from 0 to 40 KiB (about 75 s under -race on two cores) instead of every size to 8 KiB and each 512-byte boundary ±1 to 40 KiB (about 35 s)")
+	"TestPutRemovePut: files of every size from 0 to 40 KiB (about 70 s under -race on two cores) instead of every size to 8 KiB and each 512-byte boundary ±1 to 40 KiB (about 35 s)")
 
 // putSizes is the file sizes of TestPutRemovePut: every size from 0 to
 // 40 KiB when full; otherwise every size from 0 to 8 KiB (every fragment
@@ -534,7 +534,7 @@ func putSizes(full bool) []int {
 // summaries agree with its maps and fsck finds nothing.
 //
 // Every size from 0 to 40 KiB (61,000 files, 840 MiB, put twice) takes
-// about 75 s under -race on two busy cores, most of it the two puts
+// about 70 s under -race on two cores, most of it the two puts
 // (about 22 s each: the engine's per-file work, ten times slower under
 // the race detector) and the removal (7 s); so by default the sizes are
 // putSizes(false) (28,000 files, about 35 s) and -put.full runs them all.

@@ -67,10 +67,10 @@
 // grows past it; indirect blocks allocated on the way down),
 // ffs_truncate and ffs_indirtrunc (truncate.go), ufs_direnter,
 // ufs_dirremove, ufs_dirrewrite and ufs_lookup's slot search
-// (dirwrite.go), dirhash (dirhash.go), ufs_makeinode, ufs_link,
-// ufs_remove, ufs_rmdir (namespace.go), ufs_rename (rename.go),
-// ufs_setattr (setattr.go), ffs_setextattr (xattr_write.go), ffs_valloc and
-// ufs_inactive (ialloc.go). Inode changes are copied into their inode
+// (dirwrite.go), dirhash (dirhash.go; its block cache, dirblocks.go),
+// ufs_makeinode, ufs_link, ufs_remove, ufs_rmdir (namespace.go),
+// ufs_rename (rename.go), ufs_setattr (setattr.go), ffs_setextattr
+// (xattr_write.go), ffs_valloc and ufs_inactive (ialloc.go). Inode changes are copied into their inode
 // block in the cache at once (iupdate); data blocks go through the cache
 // too, full blocks written as soon as they are complete.
 //
