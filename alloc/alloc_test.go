@@ -961,3 +961,54 @@ func TestHashallocOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestScanMap compares scanMap with a byte-by-byte scan over maps made of
+// runs of one value (wholly free or allocated stretches, and others) and
+// of random bytes, for every fragment shift, wanted run and range.
+func TestScanMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	naive := func(m []byte, from, to int64, tbl *[256]uint8, want uint8) int64 {
+		for i := from; i < to; i++ {
+			if tbl[m[i]]&want != 0 {
+				return i
+			}
+		}
+		return -1
+	}
+	for round := range 300 {
+		m := make([]byte, 1+rng.IntN(3000))
+		for i := 0; i < len(m); {
+			n := min(1+rng.IntN(300), len(m)-i)
+			switch v := byte(rng.IntN(256)); rng.IntN(4) {
+			case 0: // random bytes
+				for j := range n {
+					m[i+j] = byte(rng.IntN(256))
+				}
+			case 1:
+				v = 0
+				fallthrough
+			case 2:
+				if v != 0 {
+					v = 0xff
+				}
+				fallthrough
+			default:
+				for j := range n {
+					m[i+j] = v
+				}
+			}
+			i += n
+		}
+		for s := range 4 {
+			tbl := &runTable[s]
+			for n := 1; n <= 1<<s; n++ {
+				want := uint8(1) << (n - 1)
+				from := int64(rng.IntN(len(m)))
+				to := from + int64(rng.IntN(len(m)-int(from)+1))
+				if got, exp := scanMap(m, from, to, tbl, want), naive(m, from, to, tbl, want); got != exp {
+					t.Fatalf("round %d, shift %d, run %d, [%d,%d): scanMap %d, byte by byte %d", round, s, n, from, to, got, exp)
+				}
+			}
+		}
+	}
+}

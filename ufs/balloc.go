@@ -324,6 +324,7 @@ func (fs *FS) ballocIndir(ip *Inode, lbn ondisk.Lbn) (ondisk.Frag, bool, error) 
 				return fail(fs.corrupt(fmt.Errorf("inode %d: block %d: %w", ip.ino, lbn, allocErr(err))))
 			}
 			d.Blocks += btodb(bsize)
+			fs.dirBlocksChanged(ip, lbn)
 			b.Lock()
 			putFrag(b.Data(), idx[depth], nb)
 			err = fs.cache.MarkDirty(b)
@@ -375,6 +376,7 @@ func (fs *FS) ballocIndir(ip *Inode, lbn ondisk.Lbn) (ondisk.Frag, bool, error) 
 // the pointer to the first of them is cleared and written, then all are
 // freed.
 func (fs *FS) unwindIndirs(ip *Inode, level int, addr ondisk.Frag, i int, blocks []ondisk.Frag) error {
+	fs.dirBlocksChanged(ip, 0)
 	if fs.sd != nil {
 		return fs.unwindIndirsSoftdep(ip, level, addr, i, blocks)
 	}

@@ -51,10 +51,23 @@ func (fs *FS) Bmap(ino ondisk.Ino, lbn ondisk.Lbn) (ondisk.Frag, error) {
 	return fs.bmap(ip, lbn)
 }
 
-// bmap is Bmap on an inode whose lock the caller holds. It follows the
-// indirect blocks down to lbn reading one pointer from each, without
-// copying them out.
+// bmap is Bmap on an inode whose lock the caller holds. A block of an
+// indexed directory past the direct blocks comes from the index's block
+// cache (dirblocks.go); otherwise bmapUncached maps it.
 func (fs *FS) bmap(ip *Inode, lbn ondisk.Lbn) (ondisk.Frag, error) {
+	if lbn >= ondisk.NDaddr {
+		if dh := ip.dh.Load(); dh != nil && int64(lbn) < int64((ip.din.Size+uint64(fs.sb.Bsize)-1)>>uint(fs.sb.Bshift)) {
+			if p, ok, err := fs.dirBlock(ip, dh, lbn); ok || err != nil {
+				return p, err
+			}
+		}
+	}
+	return fs.bmapUncached(ip, lbn)
+}
+
+// bmapUncached follows the indirect blocks down to lbn reading one pointer
+// from each, without copying them out. Preconditions: ip.mu held.
+func (fs *FS) bmapUncached(ip *Inode, lbn ondisk.Lbn) (ondisk.Frag, error) {
 	if lbn < 0 {
 		return 0, fmt.Errorf("%w: inode %d: negative block %d", ErrInvalid, ip.ino, lbn)
 	}

@@ -187,10 +187,26 @@ func (fs *FS) lookupLocked(ip *Inode, name string) (ondisk.Ino, error) {
 		return 0, err
 	}
 	if !s.found {
-		return 0, fmt.Errorf("%w: %q in directory %d", ErrNotFound, name, ip.ino)
+		return 0, &notFoundError{name, ip.ino}
 	}
 	return s.ino, nil
 }
+
+// notFoundError is ErrNotFound for a name not in a directory, with its
+// message made only when printed: lookups of names that do not exist are
+// common (every create asks first; so do the kernel's negative lookups
+// through FUSE), and formatting the message each time cost more than the
+// lookup of a name in a small directory.
+type notFoundError struct {
+	name string
+	dir  ondisk.Ino
+}
+
+func (e *notFoundError) Error() string {
+	return fmt.Sprintf("%v: %q in directory %d", ErrNotFound, e.name, e.dir)
+}
+
+func (e *notFoundError) Unwrap() error { return ErrNotFound }
 
 // Namei resolves path from the root ("/a/b" and "a/b" alike) and returns
 // its inode number. Symlinks in intermediate components are followed

@@ -3,7 +3,10 @@ package ufs
 import (
 	"container/list"
 	"hash/maphash"
+	"math"
+	"math/bits"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ufs2/ufs2/ondisk"
 )
@@ -12,43 +15,71 @@ import (
 // ufs_dirhash, the UFS2 paper's "dirhash"). It maps each name to the
 // offset of its entry and keeps, for each DIRBLKSIZ chunk, the free space
 // in it (what compaction would give), in a max-tree so that the first
-// chunk with room for a new entry is found in O(log n). Like FreeBSD's, it
-// keys offsets by a hash of the name and checks the name in the entry it
-// finds, which keeps the index small and its probes cheap. With it, lookup,
+// chunk with room for a new entry is found in O(log n). With it, lookup,
 // create and remove cost about the same in a directory of 100,000 entries
 // as in one of 100: no linear scan.
+//
+// The name index is, like FreeBSD's, an open-addressed table of entry
+// offsets probed linearly from a hash of the name; the name itself is
+// checked in the entry found, which keeps the index small. Each slot is
+// one word: the entry's offset and 32 more bits of the name's hash, so
+// that a probe reads the directory only at an entry whose hash matches
+// (almost always the one wanted) and a lookup of an absent name reads it
+// not at all. Removed names leave tombstones until the table is rebuilt.
+//
+// An index also caches where the directory's blocks past the direct ones
+// are on disk (dirblocks.go), so that reaching a block does not go
+// through the indirect blocks each time.
 //
 // An index is built lazily, the first time a directory at least
 // dirhashMinSize bytes long is searched, and kept in step with every
 // change of the directory (updateChunk after each chunk is rewritten).
 // Indexes live with their Inode in the inode cache and are dropped with
 // it, and also, least recently used first, when all indexes together hold
-// more than Options.DirhashMaxEntries names. Any inconsistency found
-// (a hashed offset whose entry has another name) drops the index; the
-// next search rebuilds it.
+// more than Options.DirhashMaxEntries names and cached block addresses.
+// Any inconsistency found (a hashed offset whose entry is not a used
+// entry) drops the index; the next search rebuilds it.
 
 // dirhashMinSize is vfs.ufs.dirhash_minsize's default: directories
 // smaller than this (five chunks) are searched linearly.
 const dirhashMinSize = 5 * ondisk.DirBlkSize
 
+// dirhashMaxSize: offsets must fit a slot's 32 bits in units of 4 bytes
+// (entries are 4-byte aligned), with room for the block (at most
+// MAXBSIZE, 64 KiB) a directory may grow by between two searches; larger
+// directories are scanned.
+const dirhashMaxSize = (1<<32 - slotFirst - 1<<16) * 4
+
+// A slot's low 32 bits: slotEmpty, slotDead (a tombstone) or the entry's
+// offset / 4 + slotFirst. The high 32 bits are the name's hash tag.
+const (
+	slotEmpty = 0
+	slotDead  = 1
+	slotFirst = 2
+)
+
 type dirhash struct {
 	owner *Inode
 	seed  maphash.Seed
-	// byHash maps the hash of a name to the offset of its entry; a name
-	// whose hash another name already holds goes to over instead.
-	byHash map[uint64]int64
-	over   map[string]int64
-	free   []int32 // free bytes in each chunk
-	tree   []int32 // max-tree over free: leaves at [width, 2*width)
-	width  int
+	// slots is the name table (a power of two long), used the names in
+	// it and dead its tombstones.
+	slots      []uint64
+	used, dead int
+	free       []int32 // free bytes in each chunk
+	tree       []int32 // max-tree over free: leaves at [width, 2*width)
+	width      int
+	// blocks caches the disk addresses of the directory's blocks from
+	// NDADDR on (dirblocks.go): an immutable slice, replaced as a whole.
+	blocks atomic.Pointer[[]ondisk.Frag]
 	// Guarded by FS.dirhashes.mu.
 	elem    *list.Element // on FS.dirhashes.l
-	counted int           // names counted in FS.dirhashes.entries
+	counted int           // entries counted in FS.dirhashes.entries
 }
 
 // dirhashList is the LRU list of all indexes, bounding their memory.
 type dirhashList struct {
-	// mu protects l, entries and the elem field of every dirhash.
+	// mu protects l, entries and the elem and counted fields of every
+	// dirhash.
 	mu      sync.Mutex
 	l       *list.List
 	entries int
@@ -69,11 +100,7 @@ func (dl *dirhashList) init(max int) {
 func chunkFree(chunk []byte) (int32, error) {
 	var free int32
 	err := ondisk.DirChunkEntries(chunk, func(_ int, d ondisk.Direct) bool {
-		if d.Ino == 0 {
-			free += int32(d.Reclen)
-		} else {
-			free += int32(d.Reclen) - int32(ondisk.DirectSize(int(d.Namlen)))
-		}
+		free += int32(d.Reclen) - int32(entryUsed(d))
 		return true
 	})
 	return free, err
@@ -149,76 +176,184 @@ func (dh *dirhash) endUseful() int64 {
 	return int64(c+1) * ondisk.DirBlkSize
 }
 
-func (dh *dirhash) hash(name []byte) uint64 { return maphash.Bytes(dh.seed, name) }
+// tag is the part of a name's hash kept in its slot (its high 32 bits);
+// the probe for the name starts at the tag's low bits.
+func (dh *dirhash) tag(name []byte) uint32 { return uint32(maphash.Bytes(dh.seed, name) >> 32) }
+
+func (dh *dirhash) tagString(name string) uint32 {
+	return uint32(maphash.String(dh.seed, name) >> 32)
+}
 
 // size is the number of names indexed.
-func (dh *dirhash) size() int { return len(dh.byHash) + len(dh.over) }
+func (dh *dirhash) size() int { return dh.used }
 
-// candidates returns the offsets where name may be: the one its hash
-// maps to, and its own in the overflow.
-func (dh *dirhash) candidates(name string) (first int64, ok bool, over int64, okOver bool) {
-	first, ok = dh.byHash[maphash.String(dh.seed, name)]
-	if len(dh.over) > 0 {
-		over, okOver = dh.over[name]
+// cost is what the index counts against Options.DirhashMaxEntries: its
+// names and its cached block addresses.
+func (dh *dirhash) cost() int {
+	n := dh.used
+	if b := dh.blocks.Load(); b != nil {
+		n += len(*b)
 	}
-	return
+	return n
 }
 
-func (dh *dirhash) add(name []byte, off int64) {
-	h := dh.hash(name)
-	if _, taken := dh.byHash[h]; taken {
-		dh.over[string(name)] = off
-		return
+// probe walks the slots holding tag t: start it with pos = the tag, and
+// each call returns the next offset there, or -1 at the end of the probe
+// sequence.
+func (dh *dirhash) probe(t uint32, pos *uint64) int64 {
+	mask := uint64(len(dh.slots) - 1)
+	if mask+1 == 0 {
+		return -1
 	}
-	dh.byHash[h] = off
-}
-
-// remove drops name, whose entry is at off. A name of the same hash
-// waiting in the overflow takes its place.
-func (dh *dirhash) remove(name []byte, off int64) {
-	h := dh.hash(name)
-	if cur, ok := dh.byHash[h]; ok && cur == off {
-		delete(dh.byHash, h)
-		for n, o := range dh.over {
-			if maphash.String(dh.seed, n) == h {
-				delete(dh.over, n)
-				dh.byHash[h] = o
-				break
-			}
+	for i := *pos & mask; ; i = (i + 1) & mask {
+		s := dh.slots[i]
+		switch low := uint32(s); {
+		case low == slotEmpty:
+			*pos = i
+			return -1
+		case low != slotDead && uint32(s>>32) == t:
+			*pos = i + 1
+			return int64(low-slotFirst) * 4
 		}
+	}
+}
+
+// add indexes name, whose entry is at off.
+func (dh *dirhash) add(name []byte, off int64) {
+	if (dh.used+dh.dead+1)*4 > len(dh.slots)*3 {
+		dh.rehash(dh.used + 1)
+	}
+	dh.insert(uint64(dh.tag(name))<<32 | uint64(off/4+slotFirst))
+}
+
+// insert puts slot value v in the first free slot of its probe sequence.
+func (dh *dirhash) insert(v uint64) {
+	mask := uint64(len(dh.slots) - 1)
+	for i := (v >> 32) & mask; ; i = (i + 1) & mask {
+		switch uint32(dh.slots[i]) {
+		case slotDead:
+			dh.dead--
+			fallthrough
+		case slotEmpty:
+			dh.slots[i] = v
+			dh.used++
+			return
+		}
+	}
+}
+
+// rehash rebuilds the table for n names, dropping the tombstones.
+func (dh *dirhash) rehash(n int) {
+	size := 16
+	if n > 4 {
+		size = max(size, 1<<bits.Len(uint(n*2-1))) // at most half full
+	}
+	old := dh.slots
+	dh.slots = make([]uint64, size)
+	dh.used, dh.dead = 0, 0
+	for _, v := range old {
+		if uint32(v) >= slotFirst {
+			dh.insert(v)
+		}
+	}
+}
+
+// remove drops name, whose entry is at off.
+func (dh *dirhash) remove(name []byte, off int64) {
+	mask := uint64(len(dh.slots) - 1)
+	if mask+1 == 0 {
 		return
 	}
-	if cur, ok := dh.over[string(name)]; ok && cur == off {
-		delete(dh.over, string(name))
+	v := uint64(dh.tag(name))<<32 | uint64(off/4+slotFirst)
+	for i := (v >> 32) & mask; ; i = (i + 1) & mask {
+		switch s := dh.slots[i]; {
+		case uint32(s) == slotEmpty:
+			return
+		case s == v:
+			dh.used--
+			if uint32(dh.slots[(i+1)&mask]) != slotEmpty {
+				dh.slots[i] = slotDead
+				dh.dead++
+				return
+			}
+			// The end of a probe sequence: this slot and the
+			// tombstones before it become empty.
+			dh.slots[i] = slotEmpty
+			for j := (i - 1) & mask; uint32(dh.slots[j]) == slotDead; j = (j - 1) & mask {
+				dh.slots[j] = slotEmpty
+				dh.dead--
+			}
+			if len(dh.slots) > 64 && dh.used*8 < len(dh.slots) {
+				dh.rehash(dh.used)
+			}
+			return
+		}
 	}
 }
 
 // updateChunk brings the index in step with chunk c, whose bytes were
-// before and are now after (before nil: a new chunk).
+// before and are now after (before nil: a new chunk). Only the names that
+// moved, went or came are touched: an entry at the same offset with the
+// same name in both stays as it is.
 func (dh *dirhash) updateChunk(c int, before, after []byte) error {
 	base := int64(c) * ondisk.DirBlkSize
-	if before != nil {
-		err := ondisk.DirChunkEntries(before, func(o int, d ondisk.Direct) bool {
-			if d.Ino != 0 {
-				dh.remove(d.Name, base+int64(o))
+	var free int32
+	// bd is the next used entry of before, at bo; past the last, bo is
+	// beyond every offset.
+	const done = math.MaxInt
+	bo := 0
+	var bd ondisk.Direct
+	nextBefore := func() error {
+		for bo < len(before) {
+			d, err := ondisk.DecodeDirect(before[bo:])
+			if err != nil {
+				return err
 			}
-			return true
-		})
+			if d.Ino != 0 {
+				bd = d
+				return nil
+			}
+			bo += int(d.Reclen)
+		}
+		bo = done
+		return nil
+	}
+	if err := nextBefore(); err != nil {
+		return err
+	}
+	// dropBefore removes the entries of before ahead of offset o.
+	dropBefore := func(o int) error {
+		for bo < o {
+			dh.remove(bd.Name, base+int64(bo))
+			bo += int(bd.Reclen)
+			if err := nextBefore(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for ao := 0; ao < len(after); {
+		d, err := ondisk.DecodeDirect(after[ao:])
 		if err != nil {
 			return err
 		}
-	}
-	err := ondisk.DirChunkEntries(after, func(o int, d ondisk.Direct) bool {
+		free += int32(d.Reclen) - int32(entryUsed(d))
 		if d.Ino != 0 {
-			dh.add(d.Name, base+int64(o))
+			if err := dropBefore(ao); err != nil {
+				return err
+			}
+			if bo == ao && string(bd.Name) == string(d.Name) {
+				bo += int(bd.Reclen)
+				if err := nextBefore(); err != nil {
+					return err
+				}
+			} else {
+				dh.add(d.Name, base+int64(ao))
+			}
 		}
-		return true
-	})
-	if err != nil {
-		return err
+		ao += int(d.Reclen)
 	}
-	free, err := chunkFree(after)
-	if err != nil {
+	if err := dropBefore(done); err != nil {
 		return err
 	}
 	if c >= len(dh.free) {
@@ -232,21 +367,23 @@ func (dh *dirhash) updateChunk(c int, before, after []byte) error {
 // enough; nil when it is small or cannot be indexed (the caller then
 // scans). Preconditions: ip.mu held (shared or exclusive).
 func (fs *FS) dirhashFor(ip *Inode) *dirhash {
-	if int64(ip.din.Size) < dirhashMinSize {
+	if int64(ip.din.Size) < dirhashMinSize || int64(ip.din.Size) >= dirhashMaxSize {
 		if dirhashOf(ip) != nil { // the directory shrank
 			fs.dropDirhash(ip)
 		}
 		return nil
 	}
-	ip.dhmu.Lock()
-	dh := ip.dh
+	dh := ip.dh.Load()
 	if dh == nil {
-		dh = fs.buildDirhash(ip)
-		ip.dh = dh
-	}
-	ip.dhmu.Unlock()
-	if dh == nil {
-		return nil
+		ip.dhmu.Lock()
+		if dh = ip.dh.Load(); dh == nil {
+			dh = fs.buildDirhash(ip)
+			ip.dh.Store(dh)
+		}
+		ip.dhmu.Unlock()
+		if dh == nil {
+			return nil
+		}
 	}
 	fs.dirhashes.touch(fs, dh)
 	return dh
@@ -254,21 +391,31 @@ func (fs *FS) dirhashFor(ip *Inode) *dirhash {
 
 // buildDirhash scans the directory. Preconditions: ip.mu and ip.dhmu held.
 func (fs *FS) buildDirhash(ip *Inode) *dirhash {
-	nchunks := int(int64(ip.din.Size) / ondisk.DirBlkSize)
-	dh := &dirhash{owner: ip, seed: maphash.MakeSeed(), byHash: make(map[uint64]int64, nchunks*8), over: map[string]int64{}}
-	dh.resize(nchunks)
+	size := int64(ip.din.Size)
+	nchunks := int(size / ondisk.DirBlkSize)
 	bsize := int64(fs.sb.Bsize)
-	for lbn := ondisk.Lbn(0); int64(lbn)*bsize < int64(ip.din.Size); lbn++ {
-		b, err := fs.fileBlock(ip, lbn)
-		if err != nil || b == nil {
-			if b != nil {
-				fs.cache.Release(b)
-			}
+	nblocks := ondisk.Lbn((size + bsize - 1) / bsize)
+	addrs := make([]ondisk.Frag, 0, nblocks)
+	if err := fs.walk(ip, 0, nblocks, func(lbn ondisk.Lbn, p ondisk.Frag) bool {
+		if lbn != ondisk.Lbn(len(addrs)) {
+			return false // a hole: left to the scan to report
+		}
+		addrs = append(addrs, p)
+		return true
+	}); err != nil || ondisk.Lbn(len(addrs)) != nblocks {
+		return nil
+	}
+	dh := &dirhash{owner: ip, seed: maphash.MakeSeed()}
+	dh.rehash(nchunks * 4)
+	dh.resize(nchunks)
+	for lbn, p := range addrs {
+		b, err := fs.cache.Get(fs.sb.FragOffset(p), int(fs.blkSize(ip.din.Size, ondisk.Lbn(lbn))))
+		if err != nil {
 			return nil
 		}
 		b.RLock()
 		data := b.Data()
-		n := min(int64(len(data)), int64(ip.din.Size)-int64(lbn)*bsize)
+		n := min(int64(len(data)), size-int64(lbn)*bsize)
 		var bad bool
 		for o := int64(0); o+ondisk.DirBlkSize <= n; o += ondisk.DirBlkSize {
 			c := int((int64(lbn)*bsize + o) / ondisk.DirBlkSize)
@@ -283,6 +430,10 @@ func (fs *FS) buildDirhash(ip *Inode) *dirhash {
 			return nil
 		}
 	}
+	if len(addrs) > ondisk.NDaddr {
+		tail := addrs[ondisk.NDaddr:len(addrs):len(addrs)]
+		dh.blocks.Store(&tail)
+	}
 	return dh
 }
 
@@ -294,11 +445,12 @@ func (dl *dirhashList) touch(fs *FS, dh *dirhash) {
 	dl.mu.Lock()
 	if dh.elem == nil {
 		dh.elem = dl.l.PushFront(dh)
-	} else {
+	} else if dl.l.Front() != dh.elem {
 		dl.l.MoveToFront(dh.elem)
 	}
-	dl.entries += dh.size() - dh.counted
-	dh.counted = dh.size()
+	cost := dh.cost()
+	dl.entries += cost - dh.counted
+	dh.counted = cost
 	for dl.entries > dl.max && dl.l.Len() > 1 {
 		e := dl.l.Back()
 		v := e.Value.(*dirhash)
@@ -314,10 +466,10 @@ func (dl *dirhashList) touch(fs *FS, dh *dirhash) {
 	dl.mu.Unlock()
 	for _, ip := range victims {
 		ip.dhmu.Lock()
-		if ip.dh != nil {
+		if dh := ip.dh.Load(); dh != nil {
 			dl.mu.Lock()
-			if ip.dh.elem == nil {
-				ip.dh = nil
+			if dh.elem == nil {
+				ip.dh.Store(nil)
 			}
 			dl.mu.Unlock()
 		}
@@ -328,8 +480,7 @@ func (dl *dirhashList) touch(fs *FS, dh *dirhash) {
 // dropDirhash forgets ip's index.
 func (fs *FS) dropDirhash(ip *Inode) {
 	ip.dhmu.Lock()
-	dh := ip.dh
-	ip.dh = nil
+	dh := ip.dh.Swap(nil)
 	ip.dhmu.Unlock()
 	if dh == nil {
 		return
@@ -346,8 +497,4 @@ func (fs *FS) dropDirhash(ip *Inode) {
 }
 
 // dirhashOf returns ip's index if it has one, without building it.
-func dirhashOf(ip *Inode) *dirhash {
-	ip.dhmu.Lock()
-	defer ip.dhmu.Unlock()
-	return ip.dh
-}
+func dirhashOf(ip *Inode) *dirhash { return ip.dh.Load() }

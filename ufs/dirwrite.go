@@ -75,28 +75,19 @@ func (fs *FS) chunkAt(dp *Inode, off int64) (*bcache.Buf, int, error) {
 // disagrees with the directory.
 func (fs *FS) dirSearchHashed(dp *Inode, dh *dirhash, name string, wantSlot bool) (dirSlot, bool, error) {
 	s := dirSlot{slotOff: -1}
-	first, ok, over, okOver := dh.candidates(name)
-	if ok {
-		// The entry the hash leads to holds name, or another name of
-		// the same hash (then name is in the overflow, or absent).
-		d, err := fs.entryAt(dp, first)
-		if err != nil || d.Ino == 0 || d.Ino >= fs.maxIno {
+	t := dh.tagString(name)
+	at := uint64(t)
+	for off := dh.probe(t, &at); off >= 0; off = dh.probe(t, &at) {
+		// The entry there holds name, or another name of the same
+		// hash tag (then name is further on, or absent).
+		ino, dtype, match, valid, err := fs.hashedEntry(dp, off, name)
+		if err != nil || !valid {
 			return s, false, err
 		}
-		if string(d.Name) == name {
-			s.found, s.ino, s.dtype, s.off = true, d.Ino, d.Type, first
+		if match {
+			s.found, s.ino, s.dtype, s.off = true, ino, dtype, off
 			return s, true, nil
 		}
-		if okOver {
-			d, err := fs.entryAt(dp, over)
-			if err != nil || d.Ino == 0 || d.Ino >= fs.maxIno || string(d.Name) != name {
-				return s, false, err
-			}
-			s.found, s.ino, s.dtype, s.off = true, d.Ino, d.Type, over
-			return s, true, nil
-		}
-	} else if okOver {
-		return s, false, nil
 	}
 	if !wantSlot {
 		return s, true, nil
@@ -152,22 +143,27 @@ func (fs *FS) dirSearchHashed(dp *Inode, dh *dirhash, name string, wantSlot bool
 
 func roundUp(x, y int64) int64 { return (x + y - 1) / y * y }
 
-// entryAt decodes the entry at byte off of directory dp (a copy).
-func (fs *FS) entryAt(dp *Inode, off int64) (ondisk.Direct, error) {
+// hashedEntry reads the entry at byte off of directory dp, where the
+// index says name may be. valid is false when there is no used entry
+// there (the index is wrong, which is not an error of the directory);
+// match says the entry is named name, and then ino and dtype are its.
+func (fs *FS) hashedEntry(dp *Inode, off int64, name string) (ino ondisk.Ino, dtype uint8, match, valid bool, err error) {
 	b, pos, err := fs.chunkAt(dp, off)
 	if err != nil {
-		return ondisk.Direct{}, err
+		return 0, 0, false, false, err
 	}
 	defer fs.cache.Release(b)
 	b.RLock()
 	defer b.RUnlock()
 	chunkEnd := (pos/ondisk.DirBlkSize + 1) * ondisk.DirBlkSize
-	d, err := ondisk.DecodeDirect(b.Data()[pos:chunkEnd])
-	if err != nil {
-		return ondisk.Direct{}, nil // the index is wrong: not an error of the directory
+	if chunkEnd > len(b.Data()) {
+		return 0, 0, false, false, nil
 	}
-	d.Name = append([]byte(nil), d.Name...)
-	return d, nil
+	d, err := ondisk.DecodeDirect(b.Data()[pos:chunkEnd])
+	if err != nil || d.Ino == 0 || d.Ino >= fs.maxIno {
+		return 0, 0, false, false, nil
+	}
+	return d.Ino, d.Type, string(d.Name) == name, true, nil
 }
 
 // dirSearchLinear is ufs_lookup's scan: the name, and (wantSlot) the first
@@ -206,11 +202,21 @@ func (fs *FS) dirSearchLinear(dp *Inode, name string, wantSlot bool) (dirSlot, e
 				s.slotOff, slotFree = -1, 0
 			}
 			cbase := base + co
-			err := ondisk.DirChunkEntries(data[co:co+ondisk.DirBlkSize], func(o int, d ondisk.Direct) bool {
+			chunk := data[co : co+ondisk.DirBlkSize]
+			// The entries one after the other (DirChunkEntries without
+			// its callback: this loop is most of a lookup in a small
+			// directory).
+			for o := 0; o < len(chunk); {
+				d, err := ondisk.DecodeDirect(chunk[o:])
+				if err != nil {
+					bad = corruptf("directory %d: chunk at offset %d: at offset %d: %v", dp.ino, cbase, o, err)
+					break
+				}
 				off := cbase + int64(o)
+				o += int(d.Reclen)
 				if d.Ino >= fs.maxIno {
 					bad = corruptf("directory %d: entry %q at offset %d names inode %d, past the last (%d)", dp.ino, d.Name, off, d.Ino, fs.maxIno-1)
-					return false
+					break
 				}
 				if status != slotFound {
 					if free := int64(d.Reclen) - entryUsed(d); free > 0 {
@@ -232,13 +238,9 @@ func (fs *FS) dirSearchLinear(dp *Inode, name string, wantSlot bool) (dirSlot, e
 					endUseful = off + int64(d.Reclen)
 					if string(d.Name) == name {
 						s.found, s.ino, s.dtype, s.off = true, d.Ino, d.Type, off
-						return false
+						break
 					}
 				}
-				return true
-			})
-			if err != nil && bad == nil {
-				bad = corruptf("directory %d: chunk at offset %d: %v", dp.ino, cbase, err)
 			}
 		}
 		b.RUnlock()

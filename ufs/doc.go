@@ -69,16 +69,16 @@
 // grows past it; indirect blocks allocated on the way down),
 // ffs_truncate and ffs_indirtrunc (truncate.go), ufs_direnter,
 // ufs_dirremove, ufs_dirrewrite and ufs_lookup's slot search
-// (dirwrite.go), dirhash (dirhash.go), ufs_makeinode, ufs_link,
-// ufs_remove, ufs_rmdir (namespace.go), ufs_rename (rename.go),
-// ufs_setattr (setattr.go), ffs_setextattr (xattr_write.go), ffs_valloc and
-// ufs_inactive (ialloc.go). Inode changes are copied into their inode
-// block in the cache at once (iupdate). File data bypasses the cache
-// where it can (writeLocked): whole blocks go straight from the caller's
-// memory to the device, a run of blocks contiguous on disk in one write,
-// and part of a block already written that has no buffer is written in
-// place; a new block written in part, or one with a buffer (a fragment
-// tail just moved), goes through its buffer.
+// (dirwrite.go), dirhash (dirhash.go; its block cache, dirblocks.go),
+// ufs_makeinode, ufs_link, ufs_remove, ufs_rmdir (namespace.go),
+// ufs_rename (rename.go), ufs_setattr (setattr.go), ffs_setextattr
+// (xattr_write.go), ffs_valloc and ufs_inactive (ialloc.go). Inode changes
+// are copied into their inode block in the cache at once (iupdate). File
+// data bypasses the cache where it can (writeLocked): whole blocks go
+// straight from the caller's memory to the device, a run of blocks
+// contiguous on disk in one write, and part of a block already written
+// that has no buffer is written in place; a new block written in part, or
+// one with a buffer (a fragment tail just moved), goes through its buffer.
 //
 // # Write ordering
 //

@@ -43,11 +43,14 @@ type Inode struct {
 	// allocation of the same number gets a new object.
 	gone atomic.Bool
 
-	// dhmu guards dh, the directory's hash index (dirhash.go). The
-	// index's contents change only under mu held exclusively; readers
-	// holding mu shared may use it concurrently.
+	// dh is the directory's hash index (dirhash.go), nil when it has
+	// none. It is set and cleared under dhmu, which serialises building
+	// it; it may be read without dhmu. The index's contents change only
+	// under mu held exclusively (its block cache, dirblocks.go, also
+	// grows under mu shared); readers holding mu shared may use it
+	// concurrently.
 	dhmu sync.Mutex
-	dh   *dirhash
+	dh   atomic.Pointer[dirhash]
 
 	// Guarded by FS.imu.
 	refs  int

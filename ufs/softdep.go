@@ -278,6 +278,7 @@ func (fs *FS) growDirSoftdep(dp *Inode, lbn ondisk.Lbn) (ondisk.Frag, error) {
 		}
 	}
 	d.Ib[level] = fresh[0].p
+	fs.dirBlocksChanged(dp, lbn)
 	d.Blocks += btodb(bsize) * uint64(level+2)
 	d.Blocks -= btodb(bsize) * uint64(len(old))
 	for _, e := range old {

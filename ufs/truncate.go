@@ -181,6 +181,7 @@ func (fs *FS) truncate(ip *Inode, length uint64, now nsTime) error {
 
 	var pl truncPlan
 	lastblock := sb.Lblkno(int64(length)+bsize-1) - 1
+	fs.dirBlocksChanged(ip, lastblock)
 	nindir := ondisk.Lbn(sb.NINDIR())
 	// Indirect blocks.
 	base, span := ondisk.Lbn(ondisk.NDaddr), ondisk.Lbn(1)

@@ -103,6 +103,7 @@ func CompareTrees(t testing.TB, want, got string, opts CompareOpts) []string {
 		t.Fatalf("CompareTrees: walking got: %v", err)
 	}
 	var diffs []string
+	var diffBuf []byte // firstDifference's scratch
 	add := func(p, format string, args ...any) {
 		diffs = append(diffs, p+": "+fmt.Sprintf(format, args...))
 	}
@@ -195,7 +196,10 @@ func CompareTrees(t testing.TB, want, got string, opts CompareOpts) []string {
 				add(p, "size: want %d, got %d", ws, gs)
 				continue
 			}
-			off, err := firstDifference(filepath.Join(want, p), filepath.Join(got, p))
+			if diffBuf == nil {
+				diffBuf = make([]byte, 2*diffChunk)
+			}
+			off, err := firstDifference(filepath.Join(want, p), filepath.Join(got, p), diffBuf)
 			if err != nil {
 				t.Fatalf("CompareTrees: %v", err)
 			}
@@ -261,9 +265,15 @@ func compareLinks(w, g map[string]entry) []string {
 	return diffs
 }
 
+// diffChunk is how much of each file firstDifference reads at a time.
+const diffChunk = 256 << 10
+
 // firstDifference streams both files and returns the offset of the first
-// differing byte, or -1 if they are equal.
-func firstDifference(a, b string) (int64, error) {
+// differing byte, or -1 if they are equal. buf is scratch space of at
+// least 2*diffChunk bytes, reused from file to file (a tree of tens of
+// thousands of files would otherwise allocate and clear half a megabyte
+// for each).
+func firstDifference(a, b string, buf []byte) (int64, error) {
 	fa, err := os.Open(a)
 	if err != nil {
 		return 0, err
@@ -274,8 +284,7 @@ func firstDifference(a, b string) (int64, error) {
 		return 0, err
 	}
 	defer fb.Close()
-	const chunk = 256 << 10
-	ba, bb := make([]byte, chunk), make([]byte, chunk)
+	ba, bb := buf[:diffChunk:diffChunk], buf[diffChunk:2*diffChunk]
 	var off int64
 	for {
 		na, erra := io.ReadFull(fa, ba)

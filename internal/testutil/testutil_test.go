@@ -382,7 +382,7 @@ func TestFirstDifference(t *testing.T) {
 		x, y string
 		want int64
 	}{{a, b, -1}, {a, c, 512<<10 + 3}, {a, short, 300 << 10}, {short, a, 300 << 10}} {
-		got, err := firstDifference(tc.x, tc.y)
+		got, err := firstDifference(tc.x, tc.y, make([]byte, 2*diffChunk))
 		if err != nil || got != tc.want {
 			t.Errorf("firstDifference(%s, %s) = %d, %v; want %d", filepath.Base(tc.x), filepath.Base(tc.y), got, err, tc.want)
 		}
