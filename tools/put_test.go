@@ -501,8 +501,8 @@ func bigTree(t testing.TB, dir string, nDirs, perDir int, sizes []int, sparseSiz
 	return n + 1
 }
 
-var fullSizes = flag.Bool("put.full", false,
-	"TestPutRemovePut: files of every size from 0 to 40 KiB (about 70 s under -race on two cores) instead of every size to 8 KiB and each 512-byte boundary ±1 to 40 KiB (about 35 s)")
+var sampleSizes = flag.Bool("put.sample", false,
+	"TestPutRemovePut: files of every size to 8 KiB and each 512-byte boundary ±1 to 40 KiB (about 35 s under -race on two cores) instead of every size from 0 to 40 KiB (about 70 s); also with -short")
 
 // putSizes is the file sizes of TestPutRemovePut: every size from 0 to
 // 40 KiB when full; otherwise every size from 0 to 8 KiB (every fragment
@@ -536,8 +536,8 @@ func putSizes(full bool) []int {
 // Every size from 0 to 40 KiB (61,000 files, 840 MiB, put twice) takes
 // about 70 s under -race on two cores, most of it the two puts
 // (about 22 s each: the engine's per-file work, ten times slower under
-// the race detector) and the removal (7 s); so by default the sizes are
-// putSizes(false) (28,000 files, about 35 s) and -put.full runs them all.
+// the race detector) and the removal (7 s); -short or -put.sample runs
+// putSizes(false) instead (28,000 files, about 35 s).
 func TestPutRemovePut(t *testing.T) {
 	testutil.RequireTool(t, "tsk_recover", "sleuthkit")
 	testutil.RequireTool(t, "cmp", "diffutils")
@@ -546,7 +546,7 @@ func TestPutRemovePut(t *testing.T) {
 		t.Logf("%-28s %v", what, time.Since(start).Round(time.Millisecond))
 	}
 	src := fastTempDir(t)
-	files := bigTree(t, src, 200, 100, putSizes(*fullSizes), 2<<30)
+	files := bigTree(t, src, 200, 100, putSizes(!*sampleSizes && !testing.Short()), 2<<30)
 	lap(fmt.Sprintf("host tree of %d files", files))
 
 	img := newImageIn(t, fastTempDir(t), 3<<30)
