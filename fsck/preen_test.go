@@ -203,7 +203,7 @@ func TestProblemKinds(t *testing.T) {
 				}
 			}
 			if victim == 0 {
-				t.Skip("no file with data outside group 0")
+				t.Fatal("the image has no file with data outside group 0 to damage")
 			}
 			g := m.sb.Dtog(victim)
 			cg = m.cg(g)

@@ -514,8 +514,8 @@ func TestACL(t *testing.T) {
 	}
 }
 
-// envMmapFile names the file TestMmapChild maps; set only for the child
-// TestMmap starts.
+// envMmapFile names the file mmapChild maps; set only for the child
+// TestMmap starts (TestMain runs mmapChild then).
 const envMmapFile = "UFS2_TEST_MMAP_FILE"
 
 // TestMmap writes through a shared mapping and reads with read(2), and
@@ -533,10 +533,9 @@ func TestMmap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(exe, "-test.run=^TestMmapChild$", "-test.v")
+	cmd := exec.Command(exe)
 	cmd.Env = append(os.Environ(), envMmapFile+"="+p)
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "--- PASS: TestMmapChild") {
+	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("mmap child: %v\n%s", err, out)
 	}
 	data, err := os.ReadFile(p)
@@ -554,40 +553,34 @@ func TestMmap(t *testing.T) {
 // mmapSize is the size of TestMmap's file: three pages and part of one.
 const mmapSize = 3*4096 + 100
 
-// TestMmapChild is TestMmap's child: it maps the file envMmapFile names,
+// mmapChild is TestMmap's child: it maps the file envMmapFile names,
 // writes through the mapping, reads with read(2), writes with pwrite and
 // reads through the mapping.
-func TestMmapChild(t *testing.T) {
-	p := os.Getenv(envMmapFile)
-	if p == "" {
-		t.Skip("run by TestMmap")
-	}
-	f, err := os.OpenFile(p, os.O_RDWR, 0)
+func mmapChild() error {
+	f, err := os.OpenFile(os.Getenv(envMmapFile), os.O_RDWR, 0)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer f.Close()
 	m, err := unix.Mmap(int(f.Fd()), 0, mmapSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	copy(m[4000:], "written through mmap")
 	if err := unix.Msync(m, unix.MS_SYNC); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	got := make([]byte, 20)
 	if _, err := f.ReadAt(got, 4000); err != nil || string(got) != "written through mmap" {
-		t.Errorf("read after an mmap write: %q, %v", got, err)
+		return fmt.Errorf("read after an mmap write: %q, %v", got, err)
 	}
 	if _, err := f.WriteAt([]byte("written by pwrite"), mmapSize-50); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if s := string(m[mmapSize-50 : mmapSize-33]); s != "written by pwrite" {
-		t.Errorf("mapping after pwrite: %q", s)
+		return fmt.Errorf("mapping after pwrite: %q", s)
 	}
-	if err := unix.Munmap(m); err != nil {
-		t.Fatal(err)
-	}
+	return unix.Munmap(m)
 }
 
 // TestParallelWriters runs writers and readers in several directories at

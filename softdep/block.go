@@ -576,21 +576,6 @@ func (d *Deps) DataWrite(off int64, size int) (done func(err error)) {
 	return func(err error) {
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		if err != nil {
-			rec.each(func(x *base) {
-				if x.st == writing {
-					x.st = pending
-				}
-			})
-			return
-		}
-		rec.gen = d.flushGen
-		rec.each(func(x *base) {
-			if x.st == writing {
-				x.st = written
-				x.gen = rec.gen
-			}
-		})
-		d.written = append(d.written, rec)
+		d.finishWrite(rec, err)
 	}
 }

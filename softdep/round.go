@@ -71,22 +71,9 @@ func (d *Deps) AfterWrite(b *bcache.Buf, err error) bool {
 	if rec == nil {
 		return false
 	}
-	if err != nil {
-		rec.each(func(x *base) {
-			if x.st == writing {
-				x.st = pending
-			}
-		})
+	if !d.finishWrite(rec, err) {
 		return true
 	}
-	rec.gen = d.flushGen
-	rec.each(func(x *base) {
-		if x.st == writing {
-			x.st = written
-			x.gen = rec.gen
-		}
-	})
-	d.written = append(d.written, rec)
 	if rec.rolled {
 		d.stats.RolledBack++
 	}
@@ -186,6 +173,30 @@ func (d *Deps) markDurable(g uint64) {
 	}
 	clear(d.written[len(keep):])
 	d.written = keep
+}
+
+// finishWrite ends the write of what rec holds: with err the items go
+// back to pending (to be written again), otherwise they are written in the
+// current flush epoch, durable after the next flush. It reports whether
+// the write succeeded. Preconditions: d.mu.
+func (d *Deps) finishWrite(rec *writeRec, err error) bool {
+	if err != nil {
+		rec.each(func(x *base) {
+			if x.st == writing {
+				x.st = pending
+			}
+		})
+		return false
+	}
+	rec.gen = d.flushGen
+	rec.each(func(x *base) {
+		if x.st == writing {
+			x.st = written
+			x.gen = rec.gen
+		}
+	})
+	d.written = append(d.written, rec)
+	return true
 }
 
 // dropMarker forgets durable marker m in its buffer's record, and the

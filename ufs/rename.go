@@ -493,48 +493,12 @@ func (fs *FS) exchangeLocked(fdp, fip *Inode, oname string, fs1 dirSlot, tdp, ti
 		}
 	}
 	if fs.sd != nil {
+		// It also points each moved directory's ".." at its new parent.
 		if err := fs.exchangeSoftdep(fdp, fip, oname, tdp, tip, nname, now); err != nil {
 			return err
 		}
-		if lose != nil {
-			lose.din.Nlink--
-			now.setC(&lose.din)
-			if err := fs.iupdate(lose, orderDelayed); err != nil {
-				return err
-			}
-		}
-		for _, ip := range []*Inode{fip, tip} {
-			ip.din.Nlink--
-			now.setC(&ip.din)
-			if err := fs.iupdate(ip, orderDelayed); err != nil {
-				return err
-			}
-		}
-		return nil
-	} else {
-		if _, err := fs.dirrewrite(tdp, ts.off, fip.ino, ondisk.DTypeFromMode(fd.Mode), false, now); err != nil {
-			return err
-		}
-		if _, err := fs.dirrewrite(fdp, fs1.off, tip.ino, ondisk.DTypeFromMode(td.Mode), false, now); err != nil {
-			return err
-		}
-	}
-	if fdp != tdp {
-		for _, m := range []struct {
-			ip     *Inode
-			parent *Inode
-		}{{fip, tdp}, {tip, fdp}} {
-			if !m.ip.din.IsDir() {
-				continue
-			}
-			dd, err := fs.dirSearch(m.ip, "..", false)
-			if err != nil || !dd.found {
-				return fs.corrupt(corruptf("directory %d has no \"..\" entry", m.ip.ino))
-			}
-			if _, err := fs.dirrewrite(m.ip, dd.off, m.parent.ino, ondisk.DTDir, false, now); err != nil {
-				return err
-			}
-		}
+	} else if err := fs.exchangeRewrite(fdp, fip, fs1, tdp, tip, ts, now); err != nil {
+		return err
 	}
 	if lose != nil {
 		lose.din.Nlink--
@@ -547,6 +511,37 @@ func (fs *FS) exchangeLocked(fdp, fip *Inode, oname string, fs1 dirSlot, tdp, ti
 		ip.din.Nlink--
 		now.setC(&ip.din)
 		if err := fs.iupdate(ip, orderDelayed); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// exchangeRewrite swaps the entries of slot fs1 in fdp (naming fip) and
+// slot ts in tdp (naming tip) in place, without soft updates, and points
+// each directory moved to another parent's ".." at it.
+func (fs *FS) exchangeRewrite(fdp, fip *Inode, fs1 dirSlot, tdp, tip *Inode, ts dirSlot, now nsTime) error {
+	if _, err := fs.dirrewrite(tdp, ts.off, fip.ino, ondisk.DTypeFromMode(fip.din.Mode), false, now); err != nil {
+		return err
+	}
+	if _, err := fs.dirrewrite(fdp, fs1.off, tip.ino, ondisk.DTypeFromMode(tip.din.Mode), false, now); err != nil {
+		return err
+	}
+	if fdp == tdp {
+		return nil
+	}
+	for _, m := range []struct {
+		ip     *Inode
+		parent *Inode
+	}{{fip, tdp}, {tip, fdp}} {
+		if !m.ip.din.IsDir() {
+			continue
+		}
+		dd, err := fs.dirSearch(m.ip, "..", false)
+		if err != nil || !dd.found {
+			return fs.corrupt(corruptf("directory %d has no \"..\" entry", m.ip.ino))
+		}
+		if _, err := fs.dirrewrite(m.ip, dd.off, m.parent.ino, ondisk.DTDir, false, now); err != nil {
 			return err
 		}
 	}

@@ -364,7 +364,7 @@ const (
 )
 
 // TestCrashKill runs the engine, with its background syncer, in a child
-// process (this test binary again, TestCrashKillChild) doing a busy
+// process (this test binary again, killChild) doing a busy
 // workload on an image file, kills it with SIGKILL at a random moment,
 // and checks the image as a boot would: only leaks, fsck -p repairs them,
 // and the files the child had fsync'd (it logs each one after its fsync
@@ -372,20 +372,11 @@ const (
 // (the kernel keeps what it was given), so this checks what concurrency
 // and an interruption at any point in an operation leave.
 func TestCrashKill(t *testing.T) {
-	if os.Getenv(envChildImage) != "" {
-		t.Skip("in the child")
-	}
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	runs := 20
-	if testing.Short() {
-		runs = 6
-	}
-	if *flagKills > 0 {
-		runs = *flagKills
-	}
+	runs := killRuns(20, 6, *flagKills)
 	s := seed(t)
 	rng := rand.New(rand.NewPCG(s, 5))
 	base := baseImage(t, true)
@@ -397,7 +388,7 @@ func TestCrashKill(t *testing.T) {
 		if err := os.WriteFile(img, base, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(exe, "-test.run=^TestCrashKillChild$")
+		cmd := exec.Command(exe) // TestMain runs killChild
 		cmd.Env = append(os.Environ(), envChildImage+"="+img, envChildLog+"="+logf,
 			fmt.Sprintf("%s=%d", envChildSeed, s+uint64(i)))
 		var stderr strings.Builder
@@ -419,16 +410,8 @@ func TestCrashKill(t *testing.T) {
 		}
 		expects := readKept(t, logf)
 		kept += len(expects)
-		state := NewImage(data)
-		out, err := Check(state, 0, SoftUpdates, leaks, expects)
-		for k, n := range out.Kinds {
-			kinds[k] += n
-		}
-		if err == nil {
-			var n int
-			n, err = CheckContents(state)
-			files += n
-		}
+		n, err := checkKilled(data, expects, kinds)
+		files += n
 		if err != nil {
 			t.Fatalf("run %d (child seed %d): %v\nchild output:\n%s", i, s+uint64(i), err, stderr.String())
 		}
@@ -475,47 +458,70 @@ func readKept(t *testing.T, path string) []Expect {
 	return out
 }
 
-// TestCrashKillChild is TestCrashKill's child: a busy workload on the
-// image it is given, until it is killed.
-func TestCrashKillChild(t *testing.T) {
-	img := os.Getenv(envChildImage)
-	if img == "" {
-		t.Skip("run by TestCrashKill")
+// checkKilled checks the image a killed process left as a boot would:
+// only leaks, fsck -p repairs them, the fsync'd files in expects are
+// whole (Check), no file shows data it was not given (CheckContents). It
+// adds what the first fsck found to kinds and returns how many files'
+// contents it checked.
+func checkKilled(data []byte, expects []Expect, kinds map[string]int) (int, error) {
+	state := NewImage(data)
+	out, err := Check(state, 0, SoftUpdates, leaks, expects)
+	for k, n := range out.Kinds {
+		kinds[k] += n
 	}
+	if err != nil {
+		return 0, err
+	}
+	return CheckContents(state)
+}
+
+// killRuns is how many processes a kill test kills: def, short with
+// -short, or the flag's value when set.
+func killRuns(def, short, flagged int) int {
+	switch {
+	case flagged > 0:
+		return flagged
+	case testing.Short():
+		return short
+	}
+	return def
+}
+
+// killChild is TestCrashKill's child: a busy workload on the image it is
+// given, until it is killed.
+func killChild() error {
 	seed, _ := strconv.ParseUint(os.Getenv(envChildSeed), 10, 64)
 	logf, err := os.OpenFile(os.Getenv(envChildLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	dev, err := blockdev.Open(img, blockdev.Options{})
+	dev, err := blockdev.Open(os.Getenv(envChildImage), blockdev.Options{})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	fsys, err := ufs.Open(dev, ufs.Options{SyncInterval: 20 * time.Millisecond, MaxDirtyBytes: 1 << 20})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	w := NewWorkload(fsys, rand.New(rand.NewPCG(seed, 6)), func() int { return 0 })
+	var logErr error
 	logRecord := func(k keptRecord) {
 		line, err := json.Marshal(k)
-		if err != nil {
-			t.Error(err)
-			return
+		if err == nil {
+			_, err = logf.Write(append(line, '\n'))
 		}
-		if _, err := logf.Write(append(line, '\n')); err != nil {
-			t.Error(err)
+		if err != nil && logErr == nil {
+			logErr = err
 		}
 	}
 	w.MoveKept = true
 	w.OnKeep = func(e Expect) { logRecord(keptRecord{Path: e.Path, Data: e.Data, Xattrs: e.Xattrs}) }
 	w.OnMove = func(from, to string) { logRecord(keptRecord{Path: from, MovedTo: to}) }
 	deadline := time.Now().Add(time.Minute) // the parent kills it long before
-	for time.Now().Before(deadline) {
-		if err := w.Step(); err != nil {
-			if errors.Is(err, ufs.ErrNoSpace) {
-				continue
-			}
-			t.Fatal(err)
+	for time.Now().Before(deadline) && logErr == nil {
+		if err := w.Step(); err != nil && !errors.Is(err, ufs.ErrNoSpace) {
+			return err
 		}
 	}
+	return logErr
 }

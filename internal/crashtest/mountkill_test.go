@@ -41,21 +41,12 @@ const (
 // has its contents and attributes, and no file shows data it was not
 // given. Repeated with different seeds and moments.
 func TestCrashKillMount(t *testing.T) {
-	if os.Getenv(envMountImage) != "" {
-		t.Skip("in the child")
-	}
 	testutil.RequireTool(t, "fusermount3", "fuse3")
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	runs := 12
-	if testing.Short() {
-		runs = 4
-	}
-	if *flagMountKills > 0 {
-		runs = *flagMountKills
-	}
+	runs := killRuns(12, 4, *flagMountKills)
 	s := seed(t)
 	rng := rand.New(rand.NewPCG(s, 7))
 	base := baseImage(t, true)
@@ -70,7 +61,7 @@ func TestCrashKillMount(t *testing.T) {
 		if err := os.Mkdir(mnt, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(exe, "-test.run=^TestCrashKillMountChild$")
+		cmd := exec.Command(exe) // TestMain runs mountChild
 		cmd.Env = append(os.Environ(), envMountImage+"="+img, envMountDir+"="+mnt)
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
@@ -115,16 +106,8 @@ func TestCrashKillMount(t *testing.T) {
 		}
 		kept += len(mw.kept)
 		ops += mw.ops
-		state := NewImage(data)
-		out, err := Check(state, 0, SoftUpdates, leaks, mw.kept)
-		for k, n := range out.Kinds {
-			kinds[k] += n
-		}
-		if err == nil {
-			var n int
-			n, err = CheckContents(state)
-			files += n
-		}
+		n, err := checkKilled(data, mw.kept, kinds)
+		files += n
 		if err != nil {
 			t.Fatalf("run %d (seed %d): %v\nmount process output:\n%s", i, s+uint64(i), err, stderr.String())
 		}
@@ -153,26 +136,25 @@ func waitReady(r interface{ Read([]byte) (int, error) }, timeout time.Duration) 
 	}
 }
 
-// TestCrashKillMountChild is TestCrashKillMount's child: it mounts the
-// image, says "ready" and serves until it is killed.
-func TestCrashKillMountChild(t *testing.T) {
-	img := os.Getenv(envMountImage)
-	if img == "" {
-		t.Skip("run by TestCrashKillMount")
-	}
+// mountChild is TestCrashKillMount's child: it mounts the image, says
+// "ready" and serves until it is killed.
+func mountChild() error {
 	opts := mount.Options{SyncDelay: 50 * time.Millisecond}
-	fsys, err := mount.OpenTarget(img, &opts)
+	fsys, err := mount.OpenTarget(os.Getenv(envMountImage), &opts)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	srv, err := mount.Mount(os.Getenv(envMountDir), fsys, opts)
 	if err != nil {
-		t.Fatal(err)
+		fsys.Close()
+		return err
 	}
 	fmt.Println("ready")
 	time.Sleep(time.Minute) // the parent kills it long before
-	srv.Unmount()
-	srv.Wait()
+	if err := srv.Unmount(); err != nil {
+		return err
+	}
+	return srv.Wait()
 }
 
 // mountWorkload drives a mount point with ordinary system calls from two
