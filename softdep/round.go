@@ -424,9 +424,31 @@ func (d *Deps) describeItem(b *base) string {
 					d.cache.Release(cb)
 				}
 			}
-			return fmt.Sprintf("pointer %+v -> %d/%d (state %d): init %v (%s) cg %v(durable %d) cover %d/%d child %v extra %v",
+			return fmt.Sprintf("pointer %+v -> %d/%d (state %d): init %v (%s) cg %v(durable %d) cover %d/%d child %v extra %v minVer %d; %s",
 				it.slot, it.newp, it.nsize, it.st, it.init == nil || it.init.finished(), buf, it.cg.done(d), d.cgState(it.cg.c).durable,
-				it.cover, it.owner.durableSize, it.child == nil || it.child.durableChild, d.allDone(it.extra))
+				it.cover, it.owner.durableSize, it.child == nil || it.child.durableChild, d.allDone(it.extra), it.minVer, d.describeInode(it.owner))
+		}
+	}
+	for _, e := range d.live {
+		if e.b == b && e.item != nil {
+			it := e.item
+			return fmt.Sprintf("pointer %+v -> %d/%d (state %d, replaced in its slot): init %v cg %v minVer %d inode ver %d",
+				it.slot, it.newp, it.nsize, it.st, it.init == nil || it.init.finished(), it.cg.done(d), it.minVer, it.owner.ver)
+		}
+	}
+	for ino, st := range d.inodes {
+		if e := st.ext; e != nil && &e.base == b {
+			var ms []string
+			for _, m := range e.markers {
+				dirty := "no buffer"
+				if cb := d.cache.Lookup(m.off, m.size); cb != nil {
+					dirty = fmt.Sprintf("dirty %v", d.cache.Dirty(cb))
+					d.cache.Release(cb)
+				}
+				ms = append(ms, fmt.Sprintf("%d/%d state %d %s", m.off, m.size, m.st, dirty))
+			}
+			return fmt.Sprintf("attribute area of inode %d (state %d, minVer %d, inode ver %d durable %d, new cg %v): deps done %v, markers %v",
+				ino, e.st, e.minVer, st.ver, st.durableVer, st.newCg != nil, d.allDone(e.deps), ms)
 		}
 	}
 	for _, f := range d.frees {
@@ -447,6 +469,26 @@ func (d *Deps) describeItem(b *base) string {
 		}
 	}
 	return fmt.Sprintf("item %d state %d", b.seq, b.st)
+}
+
+// describeInode says what inode st's block holds for it now, without
+// waiting for the block's lock. Preconditions: d.mu.
+func (d *Deps) describeInode(st *inodeState) string {
+	cb := d.cache.Lookup(st.off, int(d.sb.Bsize))
+	if cb == nil {
+		return fmt.Sprintf("inode %d (ver %d, durable %d): block not cached", st.ino, st.ver, st.durableVer)
+	}
+	defer d.cache.Release(cb)
+	if !cb.TryRLock() {
+		return fmt.Sprintf("inode %d (ver %d, durable %d): block locked", st.ino, st.ver, st.durableVer)
+	}
+	defer cb.RUnlock()
+	var din ondisk.Dinode
+	if err := din.Decode(cb.Data()[st.within : st.within+ondisk.DinodeSize]); err != nil {
+		return fmt.Sprintf("inode %d: %v", st.ino, err)
+	}
+	return fmt.Sprintf("inode %d (ver %d, durable %d, dirty %v) in its block: mode %o size %d blocks %d db %v ib %v",
+		st.ino, st.ver, st.durableVer, d.cache.Dirty(cb), din.Mode, din.Size, din.Blocks, din.Db, din.Ib)
 }
 
 // Wait runs rounds until every dep is durable.

@@ -186,6 +186,10 @@ func (b *Buf) RLock() { b.mu.RLock() }
 // RUnlock releases RLock.
 func (b *Buf) RUnlock() { b.mu.RUnlock() }
 
+// TryRLock takes the shared lock if nobody holds the exclusive one, and
+// reports whether it did (for diagnostics that must not wait).
+func (b *Buf) TryRLock() bool { return b.mu.TryRLock() }
+
 func checkRange(off int64, size int) error {
 	if off < 0 || size <= 0 || size > MaxBufSize {
 		return fmt.Errorf("%w: offset %d size %d", ErrBadRequest, off, size)

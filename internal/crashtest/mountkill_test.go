@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -98,7 +99,7 @@ func TestCrashKillMount(t *testing.T) {
 			t.Fatalf("run %d: the mount process was not killed (%v):\n%s", i, werr, stderr.String())
 		}
 		if mw.failed != nil {
-			t.Fatalf("run %d (seed %d): the workload failed before the kill: %v", i, s+uint64(i), mw.failed)
+			t.Fatalf("run %d (seed %d): the workload failed before the kill: %v\nmount process output:\n%s", i, s+uint64(i), mw.failed, stderr.String())
 		}
 		data, err := os.ReadFile(img)
 		if err != nil {
@@ -139,7 +140,7 @@ func waitReady(r interface{ Read([]byte) (int, error) }, timeout time.Duration) 
 // mountChild is TestCrashKillMount's child: it mounts the image, says
 // "ready" and serves until it is killed.
 func mountChild() error {
-	opts := mount.Options{SyncDelay: 50 * time.Millisecond}
+	opts := mount.Options{SyncDelay: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
 	fsys, err := mount.OpenTarget(os.Getenv(envMountImage), &opts)
 	if err != nil {
 		return err
