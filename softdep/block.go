@@ -529,7 +529,7 @@ func (d *Deps) ExtArea(ino ondisk.Ino, oldb [ondisk.NXaddr]ondisk.Frag, oldsize 
 		e.deps = append(e.deps, m, cgDep{c: sb.Dtog(f.P), ver: f.CgVer})
 	}
 	st.ext = e
-	d.live[e.seq] = liveEntry{b: &e.base, fsync: true}
+	d.live[e.seq] = liveEntry{b: &e.base, fsync: true, ext: e}
 	return fr
 }
 

@@ -51,8 +51,9 @@ type Syncer interface{ Sync() error }
 type Options struct {
 	// Interval between the syncer's rounds; 0 means DefaultInterval.
 	Interval time.Duration
-	// MaxRounds bounds the rounds Fsync, Sync, Wait and Drain run; 0
-	// means DefaultMaxRounds.
+	// MaxRounds bounds the rounds in a row without progress that Fsync,
+	// Sync and Wait run, and the rounds Drain runs, before they give up
+	// with ErrStuck; 0 means DefaultMaxRounds.
 	MaxRounds int
 	// Logger receives errors of background rounds; nil discards.
 	Logger *slog.Logger
@@ -422,6 +423,7 @@ type liveEntry struct {
 	b     *base
 	fsync bool
 	item  *allocItem // when it is a block pointer
+	ext   *extItem   // when it is an attribute area
 	add   *dirAdd    // when it is a directory entry (done, not finished, counts)
 }
 

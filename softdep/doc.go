@@ -96,7 +96,11 @@
 // what became durable and runs the frees that became possible. Every
 // round satisfies at least one level of dependencies; Fsync, Sync and
 // Drain run rounds until what they wait for is durable and fail with
-// ErrStuck when that does not converge. A syncer (Start) runs a round
+// ErrStuck when that does not converge. What an fsync waits for may
+// belong to an operation another goroutine is still in the middle of;
+// a wait therefore fails only after many rounds in a row that finished
+// nothing it waits for, spaced out so that the other goroutine can
+// finish. A syncer (Start) runs a round
 // every Options.Interval and the callbacks (Host.Unlinked) after it. Help,
 // called by an allocation that found no space, runs rounds and callbacks
 // until one frees something, so that the allocation fails only when the

@@ -371,29 +371,48 @@ func (d *Deps) RunCallbacks() int {
 	return len(cbs) - len(busy)
 }
 
-// waitFor runs rounds until cond (checked under d.mu) holds, at least
-// once when force.
-func (d *Deps) waitFor(what string, force bool, cond func() bool) error {
+// waitFor runs rounds until left (counted under d.mu) is 0, at least
+// one round when force. Rounds that bring left down are progress; after
+// MaxRounds rounds in a row without any, it fails with ErrStuck. A round
+// without progress is usually waiting for an operation still going on in
+// another goroutine (its inode updated, its buffers locked), so such
+// rounds are spaced out a little to let it finish: a stuck wait ends
+// after about a second and a half, not a busy loop of flushes.
+func (d *Deps) waitFor(what string, force bool, left func() int) error {
+	last := -1
+	stall := 0
 	for i := 0; ; i++ {
-		if !force || i > 0 {
-			d.mu.Lock()
-			ok := cond()
-			d.mu.Unlock()
-			if ok {
-				return nil
-			}
+		d.mu.Lock()
+		n := left()
+		d.mu.Unlock()
+		if n == 0 && (!force || i > 0) {
+			return nil
 		}
-		if i >= d.opts.MaxRounds {
+		switch {
+		case last < 0 || n < last:
+			stall = 0
+		default:
+			stall++
+		}
+		last = n
+		if stall >= d.opts.MaxRounds {
 			d.mu.Lock()
 			why := d.describeLive()
 			d.mu.Unlock()
-			return fmt.Errorf("%w: %s after %d rounds (%s)", ErrStuck, what, i, why)
+			return fmt.Errorf("%w: %s after %d rounds, the last %d without progress (%s)", ErrStuck, what, i, stall, why)
+		}
+		if stall > 2 {
+			time.Sleep(min(time.Duration(stall)*time.Millisecond, stallPause))
 		}
 		if err := d.Round(); err != nil {
 			return err
 		}
 	}
 }
+
+// stallPause is the longest pause between two rounds of a wait that is
+// not progressing.
+const stallPause = 25 * time.Millisecond
 
 // describeLive says what the oldest unfinished items wait for, for the
 // ErrStuck message. Preconditions: d.mu.
@@ -483,6 +502,15 @@ func (d *Deps) describeInode(st *inodeState) string {
 		return fmt.Sprintf("inode %d (ver %d, durable %d): block locked", st.ino, st.ver, st.durableVer)
 	}
 	defer cb.RUnlock()
+	if st.newCg != nil {
+		cs := d.cgState(st.newCg.c)
+		var in []string
+		for _, x := range cs.inits {
+			in = append(in, fmt.Sprintf("from %d: marker %d/%d state %d", x.from, x.m.off, x.m.size, x.m.st))
+		}
+		return fmt.Sprintf("new inode %d: group %d wanted at version %d, pushed %d, durable %d, inode blocks %v",
+			st.ino, st.newCg.c, st.newCg.ver, cs.pushed, cs.durable, in)
+	}
 	var din ondisk.Dinode
 	if err := din.Decode(cb.Data()[st.within : st.within+ondisk.DinodeSize]); err != nil {
 		return fmt.Sprintf("inode %d: %v", st.ino, err)
@@ -493,15 +521,24 @@ func (d *Deps) describeInode(st *inodeState) string {
 
 // Wait runs rounds until every dep is durable.
 func (d *Deps) Wait(deps ...Dep) error {
-	return d.waitFor("waiting", false, func() bool { return d.allDone(deps) })
+	return d.waitFor("waiting", false, func() int {
+		n := 0
+		for _, x := range deps {
+			if !x.done(d) {
+				n++
+			}
+		}
+		return n
+	})
 }
 
-// liveUpTo reports whether an unfinished item numbered at most limit
-// remains (only those an fsync waits for when fsync). A block pointer
-// whose inode has not been updated since it was made belongs to an
+// liveUpTo counts the unfinished items numbered at most limit (only
+// those an fsync waits for when fsync). A block pointer or an attribute
+// area whose inode has not been updated since it was made belongs to an
 // operation still going on (its inode's lock is held): not waited for.
 // Preconditions: d.mu.
-func (d *Deps) liveUpTo(limit uint64, fsync bool) bool {
+func (d *Deps) liveUpTo(limit uint64, fsync bool) int {
+	n := 0
 	for seq, e := range d.live {
 		if seq > limit || (fsync && !e.fsync) {
 			continue
@@ -509,12 +546,12 @@ func (d *Deps) liveUpTo(limit uint64, fsync bool) bool {
 		if e.add != nil && e.add.done(d) || e.add == nil && e.b.finished() {
 			continue
 		}
-		if e.item != nil && e.item.minVer > e.item.owner.ver {
+		if e.item != nil && e.item.minVer > e.item.owner.ver || e.ext != nil && e.ext.minVer > e.ext.owner.ver {
 			continue
 		}
-		return true
+		n++
 	}
-	return false
+	return n
 }
 
 // Fsync runs rounds until inode ino as it is now, the data written so
@@ -527,8 +564,12 @@ func (d *Deps) Fsync(ino ondisk.Ino) error {
 	dep := inoDep{d.inode(ino), 0}
 	dep.ver = dep.st.ver
 	d.mu.Unlock()
-	return d.waitFor(fmt.Sprintf("fsync of inode %d", ino), true, func() bool {
-		return dep.done(d) && !d.liveUpTo(limit, true)
+	return d.waitFor(fmt.Sprintf("fsync of inode %d", ino), true, func() int {
+		n := d.liveUpTo(limit, true)
+		if !dep.done(d) {
+			n++
+		}
+		return n
 	})
 }
 
@@ -538,7 +579,7 @@ func (d *Deps) Sync() error {
 	d.mu.Lock()
 	limit := d.seq
 	d.mu.Unlock()
-	return d.waitFor("sync", true, func() bool { return !d.liveUpTo(limit, false) })
+	return d.waitFor("sync", true, func() int { return d.liveUpTo(limit, false) })
 }
 
 // Drain runs rounds and callbacks until nothing is left: no item, no

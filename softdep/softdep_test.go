@@ -70,6 +70,10 @@ type fakeHost struct {
 	pending  int64
 	pendIno  int32
 	unlinked []ondisk.Ino
+	// onPush, when set, runs at the start of every PushGroups (a round
+	// beginning), with the number of the push.
+	onPush func(n int)
+	pushes int
 }
 
 // alloc records an allocation in group c and returns its version.
@@ -83,6 +87,13 @@ func (h *fakeHost) alloc(c ondisk.Cg) uint64 {
 
 func (h *fakeHost) PushGroups() error {
 	h.mu.Lock()
+	h.pushes++
+	if fn := h.onPush; fn != nil {
+		n := h.pushes
+		h.mu.Unlock()
+		fn(n)
+		h.mu.Lock()
+	}
 	defer h.mu.Unlock()
 	for c := range h.dirtyCg {
 		b, err := h.cache.Get(h.sb.FragOffset(h.sb.Cgtod(c)), int(h.sb.Cgsize))
@@ -535,6 +546,72 @@ func TestWaitStuck(t *testing.T) {
 	d.mu.Unlock()
 	if err := d.Wait(m); !errors.Is(err, ErrStuck) {
 		t.Fatalf("Wait = %v, want ErrStuck", err)
+	}
+}
+
+// TestWaitProgress: a wait fails only after MaxRounds rounds in a row
+// without progress, not after MaxRounds rounds: here each round makes one
+// of 3*MaxRounds markers writable, and the wait for all of them succeeds.
+func TestWaitProgress(t *testing.T) {
+	e := newEnv(t)
+	d := e.d
+	n := 3 * d.opts.MaxRounds
+	var deps []Dep
+	d.mu.Lock()
+	for i := range n {
+		deps = append(deps, d.newMarker(e.sb.FragOffset(e.dataFrag(20+i)), int(e.sb.Fsize)))
+	}
+	d.mu.Unlock()
+	e.host.onPush = func(k int) {
+		if k <= n {
+			e.block(e.dataFrag(20+k-1), int(e.sb.Fsize), byte(k))
+		}
+	}
+	if err := d.Wait(deps...); err != nil {
+		t.Fatalf("Wait for %d markers written one a round: %v", n, err)
+	}
+	if e.host.pushes < n {
+		t.Fatalf("done after %d rounds, before the last marker could be written", e.host.pushes)
+	}
+}
+
+// TestFsyncSkipsOperationInProgress: an fsync does not wait for an
+// attribute area or a block pointer whose inode has not been written
+// since (the operation making them still holds the inode), and waits for
+// them once it has.
+func TestFsyncSkipsOperationInProgress(t *testing.T) {
+	e := newEnv(t)
+	other := testIno + 1
+	e.inode(other, &ondisk.Dinode{Mode: ondisk.IFREG | 0o644, Nlink: 1})
+	fsize := int(e.sb.Fsize)
+	xp, dp := e.dataFrag(9), e.dataFrag(10)
+	din := ondisk.Dinode{Mode: ondisk.IFREG | 0o644, Nlink: 1}
+	e.inode(testIno, &din)
+	if err := e.d.Fsync(testIno); err != nil {
+		t.Fatal(err)
+	}
+	// Both changes made, their blocks written, the inode not yet.
+	fr := e.d.ExtArea(testIno, din.Extb, 0, [ondisk.NXaddr]ondisk.Frag{xp}, 100, []Fresh{{P: xp, Size: fsize, CgVer: e.host.alloc(0)}})
+	if len(fr.Now) != 0 || fr.Deferred != 0 {
+		t.Fatalf("a new attribute area frees %+v", fr)
+	}
+	e.d.NewBlock(Slot{Ino: testIno, Kind: SlotDirect, Index: 0}, dp, fsize, e.host.alloc(0), false, -1)
+	e.block(xp, fsize, 'a')
+	e.block(dp, fsize, 'd')
+	if err := e.d.Fsync(other); err != nil {
+		t.Fatalf("fsync of another inode while an operation is in progress: %v", err)
+	}
+	if got := e.disk(testIno); got.Extb[0] != 0 || got.Db[0] != 0 {
+		t.Fatalf("the inode's unwritten changes reached the disk: extb %d db %d", got.Extb[0], got.Db[0])
+	}
+	din.Extb[0], din.Extsize, din.Db[0], din.Size, din.Blocks = xp, 100, dp, 10, 2
+	e.inode(testIno, &din)
+	if err := e.d.Fsync(other); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.disk(testIno); got.Extb[0] != xp || got.Extsize != 100 || got.Db[0] != dp || got.Size != 10 {
+		t.Fatalf("once the operation wrote its inode, an fsync of another inode left extb %d extsize %d db %d size %d on disk",
+			got.Extb[0], got.Extsize, got.Db[0], got.Size)
 	}
 }
 
