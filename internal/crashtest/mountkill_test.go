@@ -109,6 +109,11 @@ func TestCrashKillMount(t *testing.T) {
 		ops += mw.ops
 		n, err := checkKilled(data, mw.kept, kinds)
 		files += n
+		if err != nil && *flagDump != "" {
+			if werr := os.WriteFile(*flagDump, data, 0o644); werr != nil {
+				t.Error(werr)
+			}
+		}
 		if err != nil {
 			t.Fatalf("run %d (seed %d): %v\nmount process output:\n%s", i, s+uint64(i), err, stderr.String())
 		}
