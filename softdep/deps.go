@@ -427,5 +427,12 @@ type liveEntry struct {
 	add   *dirAdd    // when it is a directory entry (done, not finished, counts)
 }
 
+// inProgress reports whether e is a block pointer or an attribute area
+// whose inode has not been updated since it was made: it belongs to an
+// operation still holding that inode.
+func (e liveEntry) inProgress() bool {
+	return e.item != nil && e.item.minVer > e.item.owner.ver || e.ext != nil && e.ext.minVer > e.ext.owner.ver
+}
+
 // errorf wraps an error with the package's prefix.
 func errorf(format string, args ...any) error { return fmt.Errorf("softdep: "+format, args...) }

@@ -388,11 +388,10 @@ func (d *Deps) waitFor(what string, force bool, left func() int) error {
 		if n == 0 && (!force || i > 0) {
 			return nil
 		}
-		switch {
-		case last < 0 || n < last:
-			stall = 0
-		default:
+		if last >= 0 && n >= last {
 			stall++
+		} else {
+			stall = 0
 		}
 		last = n
 		if stall >= d.opts.MaxRounds {
@@ -427,49 +426,40 @@ func (d *Deps) describeLive() string {
 			continue
 		}
 		n++
-		parts = append(parts, d.describeItem(e.b))
+		parts = append(parts, d.describeItem(e))
 	}
 	return fmt.Sprintf("%d unfinished, %d frees: %s", len(d.live), len(d.frees), strings.Join(parts, "; "))
 }
 
-// describeItem describes the item whose base is b. Preconditions: d.mu.
-func (d *Deps) describeItem(b *base) string {
-	for _, it := range d.bySlot {
-		if &it.base == b {
-			buf := "no buffer"
-			if it.init != nil {
-				if cb := d.cache.Lookup(it.init.off, it.init.size); cb != nil {
-					buf = fmt.Sprintf("buffer dirty %v", d.cache.Dirty(cb))
-					d.cache.Release(cb)
-				}
-			}
-			return fmt.Sprintf("pointer %+v -> %d/%d (state %d): init %v (%s) cg %v(durable %d) cover %d/%d child %v extra %v minVer %d; %s",
-				it.slot, it.newp, it.nsize, it.st, it.init == nil || it.init.finished(), buf, it.cg.done(d), d.cgState(it.cg.c).durable,
-				it.cover, it.owner.durableSize, it.child == nil || it.child.durableChild, d.allDone(it.extra), it.minVer, d.describeInode(it.owner))
+// describeItem describes live item e. Preconditions: d.mu.
+func (d *Deps) describeItem(e liveEntry) string {
+	switch {
+	case e.item != nil:
+		it := e.item
+		init := "none"
+		if it.init != nil {
+			init = fmt.Sprintf("finished %v, %s", it.init.finished(), d.bufState(it.init.off, it.init.size))
 		}
-	}
-	for _, e := range d.live {
-		if e.b == b && e.item != nil {
-			it := e.item
-			return fmt.Sprintf("pointer %+v -> %d/%d (state %d, replaced in its slot): init %v cg %v minVer %d inode ver %d",
-				it.slot, it.newp, it.nsize, it.st, it.init == nil || it.init.finished(), it.cg.done(d), it.minVer, it.owner.ver)
+		replaced := ""
+		if d.bySlot[it.slot] != it {
+			replaced = ", replaced in its slot"
 		}
-	}
-	for ino, st := range d.inodes {
-		if e := st.ext; e != nil && &e.base == b {
-			var ms []string
-			for _, m := range e.markers {
-				dirty := "no buffer"
-				if cb := d.cache.Lookup(m.off, m.size); cb != nil {
-					dirty = fmt.Sprintf("dirty %v", d.cache.Dirty(cb))
-					d.cache.Release(cb)
-				}
-				ms = append(ms, fmt.Sprintf("%d/%d state %d %s", m.off, m.size, m.st, dirty))
-			}
-			return fmt.Sprintf("attribute area of inode %d (state %d, minVer %d, inode ver %d durable %d, new cg %v): deps done %v, markers %v",
-				ino, e.st, e.minVer, st.ver, st.durableVer, st.newCg != nil, d.allDone(e.deps), ms)
+		return fmt.Sprintf("pointer %+v -> %d/%d (state %d%s): init %s; cg %v(durable %d) cover %d/%d child %v extra %v minVer %d; %s",
+			it.slot, it.newp, it.nsize, it.st, replaced, init, it.cg.done(d), d.cgState(it.cg.c).durable,
+			it.cover, it.owner.durableSize, it.child == nil || it.child.durableChild, d.allDone(it.extra), it.minVer, d.describeInode(it.owner))
+	case e.ext != nil:
+		x := e.ext
+		var ms []string
+		for _, m := range x.markers {
+			ms = append(ms, fmt.Sprintf("%d/%d state %d %s", m.off, m.size, m.st, d.bufState(m.off, m.size)))
 		}
+		return fmt.Sprintf("attribute area (state %d, minVer %d): deps done %v, markers %v; %s",
+			x.st, x.minVer, d.allDone(x.deps), ms, d.describeInode(x.owner))
+	case e.add != nil:
+		a := e.add
+		return fmt.Sprintf("entry %q -> %d in block at %d (state %d, paired %v, deps done %v)", a.name, a.ino, a.off, a.st, a.paired, d.allDone(a.deps))
 	}
+	b := e.b
 	for _, f := range d.frees {
 		if &f.base == b {
 			return fmt.Sprintf("free of inode %d blocks %v inode %v: deps done %v", f.ino, f.blocks, f.inode, d.allDone(f.deps))
@@ -480,28 +470,23 @@ func (d *Deps) describeItem(b *base) string {
 			return fmt.Sprintf("removal of a name of inode %d (state %d, via entry change %v, after %v)", r.target.ino, r.st, r.viaAdd, d.allDone(r.after))
 		}
 	}
-	for off, bd := range d.bufs {
-		for _, a := range bd.adds {
-			if &a.base == b {
-				return fmt.Sprintf("entry %q -> %d in block at %d (state %d, paired %v, deps done %v)", a.name, a.ino, off, a.st, a.paired, d.allDone(a.deps))
-			}
-		}
-	}
 	return fmt.Sprintf("item %d state %d", b.seq, b.st)
+}
+
+// bufState says whether the buffer at off of size bytes is cached and
+// dirty. Preconditions: d.mu (the cache's lock is inner to it).
+func (d *Deps) bufState(off int64, size int) string {
+	cb := d.cache.Lookup(off, size)
+	if cb == nil {
+		return "no buffer"
+	}
+	defer d.cache.Release(cb)
+	return fmt.Sprintf("buffer dirty %v", d.cache.Dirty(cb))
 }
 
 // describeInode says what inode st's block holds for it now, without
 // waiting for the block's lock. Preconditions: d.mu.
 func (d *Deps) describeInode(st *inodeState) string {
-	cb := d.cache.Lookup(st.off, int(d.sb.Bsize))
-	if cb == nil {
-		return fmt.Sprintf("inode %d (ver %d, durable %d): block not cached", st.ino, st.ver, st.durableVer)
-	}
-	defer d.cache.Release(cb)
-	if !cb.TryRLock() {
-		return fmt.Sprintf("inode %d (ver %d, durable %d): block locked", st.ino, st.ver, st.durableVer)
-	}
-	defer cb.RUnlock()
 	if st.newCg != nil {
 		cs := d.cgState(st.newCg.c)
 		var in []string
@@ -511,6 +496,15 @@ func (d *Deps) describeInode(st *inodeState) string {
 		return fmt.Sprintf("new inode %d: group %d wanted at version %d, pushed %d, durable %d, inode blocks %v",
 			st.ino, st.newCg.c, st.newCg.ver, cs.pushed, cs.durable, in)
 	}
+	cb := d.cache.Lookup(st.off, int(d.sb.Bsize))
+	if cb == nil {
+		return fmt.Sprintf("inode %d (ver %d, durable %d): block not cached", st.ino, st.ver, st.durableVer)
+	}
+	defer d.cache.Release(cb)
+	if !cb.TryRLock() {
+		return fmt.Sprintf("inode %d (ver %d, durable %d): block locked", st.ino, st.ver, st.durableVer)
+	}
+	defer cb.RUnlock()
 	var din ondisk.Dinode
 	if err := din.Decode(cb.Data()[st.within : st.within+ondisk.DinodeSize]); err != nil {
 		return fmt.Sprintf("inode %d: %v", st.ino, err)
@@ -546,7 +540,7 @@ func (d *Deps) liveUpTo(limit uint64, fsync bool) int {
 		if e.add != nil && e.add.done(d) || e.add == nil && e.b.finished() {
 			continue
 		}
-		if e.item != nil && e.item.minVer > e.item.owner.ver || e.ext != nil && e.ext.minVer > e.ext.owner.ver {
+		if e.inProgress() {
 			continue
 		}
 		n++
