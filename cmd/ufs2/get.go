@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	register(&cli.Command{
+	register(withDoc(&cli.Command{
 		Name:      "get",
 		Usage:     "copy a file or a tree out of an unmounted UFS2 filesystem",
 		ArgsUsage: "TARGET PATH DEST",
@@ -26,12 +26,19 @@ func init() {
 			"directory PATH is copied into it and a file PATH lands as DEST/NAME.\n" +
 			"Problems setting owners or extended attributes are reported and skipped.",
 		Action: getAction,
-	})
+	}, manDoc{
+		Examples: []example{
+			{"ufs2 get disk.img /etc/rc.conf .", "Copy one file into the current directory."},
+			{"ufs2 get disk.img / ./root", "Copy the whole filesystem into ./root, keeping owners, times, links, holes and extended attributes."},
+		},
+		Exit:    "0 on success, 1 when something could not be copied (the message says what), 64 for a bad command line, 130 interrupted (DEST is incomplete).",
+		SeeAlso: []string{"ufs2-put(8)", "ufs2-ls(8)"},
+	}))
 }
 
 func getAction(c *cli.Context) error {
 	if c.NArg() != 3 {
-		return exitf(64, "get: want TARGET PATH DEST; see ufs2 get --help")
+		return exitf(exitUsage, "get: want TARGET PATH DEST; see ufs2 get --help")
 	}
 	target, p, dest := c.Args().Get(0), c.Args().Get(1), c.Args().Get(2)
 	fsys, err := openFSReadOnly(target)
