@@ -9,7 +9,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/ufs2/ufs2/internal/blockdev"
 	"github.com/ufs2/ufs2/tools"
 	"github.com/ufs2/ufs2/ufs"
 )
@@ -34,7 +33,7 @@ func getAction(c *cli.Context) error {
 		return exitf(64, "get: want TARGET PATH DEST; see ufs2 get --help")
 	}
 	target, p, dest := c.Args().Get(0), c.Args().Get(1), c.Args().Get(2)
-	fsys, err := openFSReadOnly(target)
+	fsys, err := openFSReadOnly("get", target)
 	if err != nil {
 		return err
 	}
@@ -52,8 +51,8 @@ func getAction(c *cli.Context) error {
 
 // openFSReadOnly opens TARGET read-only as a UFS2 filesystem, turning
 // failures into one-line messages.
-func openFSReadOnly(target string) (*ufs.FS, error) {
-	dev, err := blockdev.Open(target, blockdev.Options{ReadOnly: true})
+func openFSReadOnly(cmd, target string) (*ufs.FS, error) {
+	dev, err := openForReading(cmd, target)
 	if err != nil {
 		return nil, exitf(1, "%v", err)
 	}
