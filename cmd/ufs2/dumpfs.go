@@ -6,7 +6,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/ufs2/ufs2/internal/blockdev"
 	"github.com/ufs2/ufs2/ondisk"
 	"github.com/ufs2/ufs2/tools"
 )
@@ -52,7 +51,7 @@ func dumpfsAction(c *cli.Context) error {
 		return exitf(exitUsage, "dumpfs: --json prints the full dump; drop -f or -m")
 	}
 	target := c.Args().First()
-	dev, err := blockdev.Open(target, blockdev.Options{ReadOnly: true})
+	dev, err := openForReading("dumpfs", target)
 	if err != nil {
 		return exitf(1, "dumpfs: %v", err)
 	}

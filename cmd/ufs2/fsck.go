@@ -85,7 +85,13 @@ func fsckAction(c *cli.Context) error {
 		}
 	}
 	target := c.Args().First()
-	dev, err := blockdev.Open(target, blockdev.Options{ReadOnly: mode == fsck.No})
+	var dev blockdev.Device
+	var err error
+	if mode == fsck.No {
+		dev, err = openForReading("fsck", target)
+	} else {
+		dev, err = blockdev.Open(target, blockdev.Options{})
+	}
 	if err != nil {
 		// fsck_ffs -p (without -f or -b) exits 3 when it cannot read the
 		// superblock, an unopenable device included; otherwise 8.

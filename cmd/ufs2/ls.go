@@ -40,7 +40,7 @@ func lsAction(c *cli.Context) error {
 	if c.NArg() == 2 {
 		p = c.Args().Get(1)
 	}
-	fsys, err := openFSReadOnly(target)
+	fsys, err := openFSReadOnly("ls", target)
 	if err != nil {
 		return err
 	}
