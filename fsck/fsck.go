@@ -334,6 +334,8 @@ type checker struct {
 	dirs     dirTable
 	dups     map[ondisk.Frag]int32 // extra claims of each duplicate fragment
 	dupOrder []ondisk.Frag         // unique duplicates in the order found
+	partial  map[ondisk.Ino]bool   // inodes pass 1 stopped walking (remap.go)
+	remap    bool                  // rebuild the block map before pass 5
 
 	nFiles    int64
 	nBlks     int64

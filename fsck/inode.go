@@ -438,11 +438,9 @@ func (c *checker) clri(d *desc, what, kind string, print bool) error {
 		c.fixed()
 	}
 	c.nFiles--
-	d.fn = c.freeblock
-	if _, err := c.ckinode(dp, d); err != nil {
+	if err := c.giveBackBlocks(dp, d, true, true); err != nil {
 		return err
 	}
-	c.walkExtattrBlocks(dp, d)
 	c.inoinfo(d.number).state = ustate
 	clearinode(dp)
 	return c.putInode(d.number, dp)
@@ -476,15 +474,14 @@ func (c *checker) walkExtattrBlocks(dp *ondisk.Dinode, d *desc) {
 
 // freeino gives back inode ino and its blocks.
 func (c *checker) freeino(ino ondisk.Ino) error {
-	d := &desc{typ: c.inoinfo(ino).idtype(), fn: c.freeblock, number: ino}
+	d := &desc{typ: c.inoinfo(ino).idtype(), number: ino}
 	dp, err := c.ginode(ino)
 	if err != nil {
 		return err
 	}
-	if _, err := c.ckinode(dp, d); err != nil {
+	if err := c.giveBackBlocks(dp, d, true, true); err != nil {
 		return err
 	}
-	c.walkExtattrBlocks(dp, d)
 	clearinode(dp)
 	if err := c.putInode(ino, dp); err != nil {
 		return err
