@@ -269,7 +269,8 @@ func (d *Deps) MoveBlock(s Slot, old ondisk.Frag, osize int, n ondisk.Frag, nsiz
 // write (a pointer past the size, or a size past a missing block, is
 // damage to fsck_ffs). Until every fresh block and its group are durable
 // the inode is written with the old top and sizeBefore. The old blocks are
-// freed once the new top is durable, at once those never on disk.
+// freed once the new top is durable, at once those never on disk; their
+// buffers are dropped before the call, as for FreeBlocks.
 func (d *Deps) ReplaceTree(s Slot, old []Extent, fresh []Fresh, sizeBefore int64) Frees {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -319,7 +320,10 @@ func (d *Deps) ReplaceTree(s Slot, old []Extent, fresh []Fresh, sizeBefore int64
 // next writes). It returns what may be freed at once: the blocks whose
 // pointers never reached the disk; the others are freed once clear is
 // durable (counted in Frees.Deferred). Directory entries recorded in
-// freed directory blocks go with them.
+// freed directory blocks go with them. The caller drops the extents'
+// cached buffers first: once this returns, any round may carry out a
+// deferred free and the allocator give the block to another file, whose
+// new buffer a drop after would throw away, its contents never written.
 func (d *Deps) FreeBlocks(ino ondisk.Ino, exts []Extent, clear []Dep) Frees {
 	d.mu.Lock()
 	var redirty []Extent

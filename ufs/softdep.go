@@ -129,16 +129,31 @@ func (fs *FS) freeExtents(ino ondisk.Ino, fr softdep.Frees) error {
 
 // sdFreeBlocks frees exts, which inode ino no longer points at, once the
 // writes clear are durable (at once when they never reached the disk).
-// Their buffers are dropped now.
+// Their buffers are dropped first: once soft updates hold a deferred free,
+// any round may complete it and the allocator hand the block to another
+// file, whose new buffer a later drop would throw away.
 func (fs *FS) sdFreeBlocks(ino ondisk.Ino, exts []extent, clear ...softdep.Dep) error {
 	if len(exts) == 0 {
 		return nil
 	}
+	fs.forgetAll(exts)
 	fr := fs.sd.FreeBlocks(ino, toSoftdep(exts), clear)
+	if testHookFreed != nil {
+		testHookFreed()
+	}
+	return fs.freeExtents(ino, fr)
+}
+
+// testHookFreed, when a test sets it, runs right after soft updates take
+// blocks to free: where a round may carry the deferred frees out and the
+// blocks go to another file.
+var testHookFreed func()
+
+// forgetAll drops the cached buffers of exts (see forget).
+func (fs *FS) forgetAll(exts []extent) {
 	for _, e := range exts {
 		fs.forget(e.p, e.size)
 	}
-	return fs.freeExtents(ino, fr)
 }
 
 func toSoftdep(exts []extent) []softdep.Extent {
@@ -253,6 +268,7 @@ func (fs *FS) growDirSoftdep(dp *Inode, lbn ondisk.Lbn) (ondisk.Frag, error) {
 	}
 	sf = append(sf, softdep.Fresh{P: data, Size: int(bsize), CgVer: fs.blkVer(data)})
 	slot := softdep.Slot{Ino: dp.ino, Kind: softdep.SlotIndirect, Index: level}
+	fs.forgetAll(old) // before soft updates may free them (sdFreeBlocks)
 	fr := fs.sd.ReplaceTree(slot, toSoftdep(old), sf, int64(d.Size))
 	// The buffers, after softdep has recorded them (their first writes
 	// count as their contents).
@@ -281,9 +297,6 @@ func (fs *FS) growDirSoftdep(dp *Inode, lbn ondisk.Lbn) (ondisk.Frag, error) {
 	fs.dirBlocksChanged(dp, lbn)
 	d.Blocks += btodb(bsize) * uint64(level+2)
 	d.Blocks -= btodb(bsize) * uint64(len(old))
-	for _, e := range old {
-		fs.forget(e.p, e.size)
-	}
 	if err := fs.freeExtents(dp.ino, fr); err != nil {
 		return 0, err
 	}

@@ -333,6 +333,8 @@ func (fs *FS) truncateSoftdep(ip *Inode, pl *truncPlan, newDb [ondisk.NDaddr]ond
 				return err
 			}
 		}
+		// Buffers before soft updates get the blocks (sdFreeBlocks).
+		fs.forgetAll(pl.indirFrees)
 		fr1 = fs.sd.FreeBlocks(ip.ino, toSoftdep(pl.indirFrees), marks)
 		if err := fs.sd.Wait(marks...); err != nil {
 			return fmt.Errorf("inode %d: writing cleared indirect blocks: %w", ip.ino, err)
@@ -345,9 +347,13 @@ func (fs *FS) truncateSoftdep(ip *Inode, pl *truncPlan, newDb [ondisk.NDaddr]ond
 	if err := fs.iupdate(ip, orderPointerCleared); err != nil {
 		return err
 	}
+	fs.forgetAll(pl.frees)
+	if len(pl.rewrites) == 0 {
+		fs.forgetAll(pl.indirFrees)
+	}
 	fr2 := fs.sd.FreeBlocks(ip.ino, toSoftdep(pl.frees), []softdep.Dep{fs.sd.InodeWritten(ip.ino)})
-	for _, e := range append(pl.frees, pl.indirFrees...) {
-		fs.forget(e.p, e.size)
+	if testHookFreed != nil {
+		testHookFreed()
 	}
 	err := fs.freeExtents(ip.ino, fr1)
 	if err2 := fs.freeExtents(ip.ino, fr2); err == nil {
