@@ -308,8 +308,9 @@ type Deps struct {
 var _ bcache.Hooks = (*Deps)(nil)
 
 // New returns the soft-updates state for the filesystem sb describes,
-// whose buffers are in cache, flushed through dev; it registers its write
-// hooks on cache.
+// whose buffers are in cache, flushed through dev. The caller installs it
+// as (part of) the cache's write hooks (bcache.Cache.SetHooks, in the
+// engine's bcache.Chain) before any buffer is written.
 func New(sb *ondisk.Superblock, cache *bcache.Cache, dev Syncer, host Host, opts Options) *Deps {
 	d := &Deps{
 		sb: sb, cache: cache, dev: dev, host: host, opts: opts, log: opts.Logger,
@@ -336,7 +337,6 @@ func New(sb *ondisk.Superblock, cache *bcache.Cache, dev Syncer, host Host, opts
 	for c := ondisk.Cg(0); c < ondisk.Cg(sb.Ncg); c++ {
 		d.cgOff[sb.FragOffset(sb.Cgtod(c))] = c
 	}
-	cache.SetHooks(d)
 	return d
 }
 

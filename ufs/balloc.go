@@ -109,6 +109,7 @@ func (fs *FS) reallocFrag(ip *Inode, lbn ondisk.Lbn, ptr *ondisk.Frag, bap []ond
 		// Soft updates free the old fragments once the new pointer is
 		// durable (at once those that never reached the disk).
 		slot := softdep.Slot{Ino: ip.ino, Kind: softdep.SlotDirect, Index: int(lbn)}
+		fs.forget(*ptr, osize) // before soft updates may free it (release.go)
 		fr := fs.sd.MoveBlock(slot, *ptr, int(osize), bno, int(nsize), fs.blkVer(bno))
 		if err := fs.moveBlock(data, *ptr, osize, bno, nsize); err != nil {
 			return err
@@ -126,8 +127,8 @@ func (fs *FS) reallocFrag(ip *Inode, lbn ondisk.Lbn, ptr *ondisk.Frag, bap []ond
 	if moved {
 		// DeferFragFree: the old fragments were kept until their
 		// buffer was dropped, so nobody can get them with stale data.
-		if err := allocErr(fs.alloc.FreeBlock(*ptr, int(osize), ip.ino)); err != nil {
-			return fs.corrupt(err)
+		if err := fs.freeNow(ip.ino, *ptr, osize); err != nil {
+			return err
 		}
 	}
 	*ptr = bno
@@ -405,7 +406,7 @@ func (fs *FS) unwindIndirs(ip *Inode, level int, addr ondisk.Frag, i int, blocks
 	var first error
 	for _, p := range blocks {
 		ip.din.Blocks -= btodb(int64(fs.sb.Bsize))
-		if err := fs.freeBlock(ip.ino, p, int64(fs.sb.Bsize)); err != nil && first == nil {
+		if err := fs.freeNow(ip.ino, p, int64(fs.sb.Bsize)); err != nil && first == nil {
 			first = err
 		}
 	}
@@ -448,5 +449,5 @@ func (fs *FS) unwindIndirsSoftdep(ip *Inode, level int, addr ondisk.Frag, i int,
 	if clear == nil {
 		clear = fs.sd.InodeWritten(ip.ino)
 	}
-	return fs.sdFreeBlocks(ip.ino, exts, clear)
+	return fs.release(ip.ino, exts, clear)
 }

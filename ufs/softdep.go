@@ -70,7 +70,7 @@ func (h softdepHost) PushGroups() error {
 }
 
 func (h softdepHost) FreeBlock(p ondisk.Frag, size int, ino ondisk.Ino) error {
-	return h.fs.corrupt(allocErr(h.fs.alloc.FreeBlock(p, size, ino)))
+	return h.fs.freeNow(ino, p, int64(size))
 }
 
 func (h softdepHost) FreeInode(ino ondisk.Ino, mode uint16) error {
@@ -111,58 +111,6 @@ func (fs *FS) cgVer(c ondisk.Cg) uint64 { return fs.groups.vers[c].Load() }
 // blkVer is cgVer for the group of fragment p.
 func (fs *FS) blkVer(p ondisk.Frag) uint64 { return fs.cgVer(fs.sb.Dtog(p)) }
 
-// freeExtents gives back the extents softdep says may be freed now and
-// counts the deferred ones pending; every extent's buffer is dropped.
-func (fs *FS) freeExtents(ino ondisk.Ino, fr softdep.Frees) error {
-	var first error
-	for _, e := range fr.Now {
-		fs.forget(e.P, e.Size)
-		if err := allocErr(fs.alloc.FreeBlock(e.P, int(e.Size), ino)); err != nil && first == nil {
-			first = fs.corrupt(err)
-		}
-	}
-	if fr.Deferred != 0 {
-		fs.alloc.AddPending(fr.Deferred, 0)
-	}
-	return first
-}
-
-// sdFreeBlocks frees exts, which inode ino no longer points at, once the
-// writes clear are durable (at once when they never reached the disk).
-// Their buffers are dropped first: once soft updates hold a deferred free,
-// any round may complete it and the allocator hand the block to another
-// file, whose new buffer a later drop would throw away.
-func (fs *FS) sdFreeBlocks(ino ondisk.Ino, exts []extent, clear ...softdep.Dep) error {
-	if len(exts) == 0 {
-		return nil
-	}
-	fs.forgetAll(exts)
-	fr := fs.sd.FreeBlocks(ino, toSoftdep(exts), clear)
-	if testHookFreed != nil {
-		testHookFreed()
-	}
-	return fs.freeExtents(ino, fr)
-}
-
-// testHookFreed, when a test sets it, runs right after soft updates take
-// blocks to free: where a round may carry the deferred frees out and the
-// blocks go to another file.
-var testHookFreed func()
-
-// forgetAll drops the cached buffers of exts (see forget).
-func (fs *FS) forgetAll(exts []extent) {
-	for _, e := range exts {
-		fs.forget(e.p, e.size)
-	}
-}
-
-func toSoftdep(exts []extent) []softdep.Extent {
-	se := make([]softdep.Extent, len(exts))
-	for i, e := range exts {
-		se[i] = softdep.Extent{P: e.p, Size: e.size}
-	}
-	return se
-}
 
 // dirEmptyChunks makes every DIRBLKSIZ chunk of data from chunk from on
 // that is not a valid chunk an empty one (d_ino 0, d_reclen DIRBLKSIZ),
@@ -245,10 +193,8 @@ func (fs *FS) growDirSoftdep(dp *Inode, lbn ondisk.Lbn) (ondisk.Frag, error) {
 	// The new block, then a copy of each path block (or a new one).
 	var fresh []extent
 	undo := func(err error) (ondisk.Frag, error) {
-		for _, e := range fresh {
-			if ferr := fs.alloc.FreeBlock(e.p, int(e.size), dp.ino); ferr != nil {
-				fs.log.Error("returning directory blocks", "ino", dp.ino, "err", ferr)
-			}
+		if ferr := fs.freeAllNow(dp.ino, fresh); ferr != nil {
+			fs.log.Error("returning directory blocks", "ino", dp.ino, "err", ferr)
 		}
 		return 0, fs.corrupt(fmt.Errorf("directory %d: block %d: %w", dp.ino, lbn, allocErr(err)))
 	}

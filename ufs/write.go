@@ -64,6 +64,9 @@ func (fs *FS) openWrite(opts Options) error {
 	if useSoftdep {
 		fs.sd = softdep.New(fs.sb, fs.cache, fs.dev, softdepHost{fs}, softdep.Options{Logger: fs.log, Interval: opts.SyncInterval})
 		aopts.Pending = pendingHelper{fs.sd}
+		// The cache's write hooks, in their order: copy-on-write
+		// (snapshots, to come) before soft updates' rollbacks.
+		fs.cache.SetHooks(bcache.Chain(fs.sd))
 	}
 	a, err := alloc.New(fs.sb, fs.cs, fs.groups, aopts)
 	if err != nil {
@@ -508,26 +511,6 @@ func putFrag(data []byte, i int, p ondisk.Frag) {
 // getFrag reads the block pointer at index i of an indirect block.
 func getFrag(data []byte, i int) ondisk.Frag {
 	return ondisk.Frag(binary.LittleEndian.Uint64(data[i*8:]))
-}
-
-// forget drops the cached buffer of a freed extent, dirty or not, waiting
-// for a write of it in progress to finish.
-func (fs *FS) forget(p ondisk.Frag, size int64) {
-	b := fs.cache.Lookup(fs.sb.FragOffset(p), int(size))
-	if b == nil {
-		return
-	}
-	b.Lock()
-	fs.cache.Invalidate(b)
-	b.Unlock()
-	fs.cache.Release(b)
-}
-
-// freeBlock returns size bytes at p, held by ip, to the allocator and
-// drops their buffer.
-func (fs *FS) freeBlock(ino ondisk.Ino, p ondisk.Frag, size int64) error {
-	fs.forget(p, size)
-	return allocErr(fs.alloc.FreeBlock(p, int(size), ino))
 }
 
 // newBuf returns a zero-filled buffer for a newly allocated extent.

@@ -216,10 +216,8 @@ func (fs *FS) writeExtArea(ip *Inode, area []byte, now nsTime) error {
 			pref := fs.alloc.BlkPref(h, ondisk.Lbn(i), i, d.Extb[:])
 			nb, err := fs.alloc.AllocBlock(h, ondisk.Lbn(i), pref, int(nsz), fs.opts.UseReserve)
 			if err != nil {
-				for _, e := range fresh {
-					if ferr := fs.alloc.FreeBlock(e.p, int(e.size), ip.ino); ferr != nil {
-						fs.log.Error("returning extended attribute blocks", "ino", ip.ino, "err", ferr)
-					}
+				if ferr := fs.freeAllNow(ip.ino, fresh); ferr != nil {
+					fs.log.Error("returning extended attribute blocks", "ino", ip.ino, "err", ferr)
 				}
 				return fs.corrupt(fmt.Errorf("inode %d: extended attribute block %d: %w", ip.ino, i, allocErr(err)))
 			}
@@ -235,7 +233,12 @@ func (fs *FS) writeExtArea(ip *Inode, area []byte, now nsTime) error {
 	// Soft updates switch the inode from the old area to the new one in
 	// one write once the new blocks are durable (recorded before their
 	// buffers exist, so that their first writes count), and free the old
-	// blocks after.
+	// blocks after. The old area's buffers are dropped first (release.go).
+	for i := range ondisk.NXaddr {
+		if p := d.Extb[i]; p != 0 {
+			fs.forget(p, fs.extBlkSize(oldsize, i))
+		}
+	}
 	var sdFrees softdep.Frees
 	if fs.sd != nil {
 		var fr []softdep.Fresh
@@ -247,9 +250,6 @@ func (fs *FS) writeExtArea(ip *Inode, area []byte, now nsTime) error {
 	}
 	for i := range ondisk.NXaddr {
 		nsz := fs.extBlkSize(newsize, i)
-		if p := d.Extb[i]; p != 0 {
-			fs.forget(p, fs.extBlkSize(oldsize, i))
-		}
 		if nsz == 0 {
 			continue
 		}
@@ -283,13 +283,7 @@ func (fs *FS) writeExtArea(ip *Inode, area []byte, now nsTime) error {
 	if fs.sd != nil {
 		return fs.freeExtents(ip.ino, sdFrees)
 	}
-	var first error
-	for _, e := range frees {
-		if err := allocErr(fs.alloc.FreeBlock(e.p, int(e.size), ip.ino)); err != nil && first == nil {
-			first = fs.corrupt(err)
-		}
-	}
-	return first
+	return fs.freeAllNow(ip.ino, frees)
 }
 
 // freeExtArea frees ip's extended attribute area (ffs_truncate with
