@@ -111,7 +111,6 @@ func (fs *FS) cgVer(c ondisk.Cg) uint64 { return fs.groups.vers[c].Load() }
 // blkVer is cgVer for the group of fragment p.
 func (fs *FS) blkVer(p ondisk.Frag) uint64 { return fs.cgVer(fs.sb.Dtog(p)) }
 
-
 // dirEmptyChunks makes every DIRBLKSIZ chunk of data from chunk from on
 // that is not a valid chunk an empty one (d_ino 0, d_reclen DIRBLKSIZ),
 // and reports whether it changed any.
