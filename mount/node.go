@@ -213,6 +213,9 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 }
 
 func (n *node) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if err := n.m.eng.WaitResident(ctx, n.ino(), off, off+int64(len(dest))); err != nil {
+		return nil, n.m.errno("read", uint64(n.ino()), err)
+	}
 	k, err := n.m.eng.ReadAt(n.ino(), dest, off)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, n.m.errno("read", uint64(n.ino()), err)

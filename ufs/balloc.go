@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/ufs2/ufs2/alloc"
+	"github.com/ufs2/ufs2/internal/bcache"
 	"github.com/ufs2/ufs2/ondisk"
 	"github.com/ufs2/ufs2/softdep"
 )
@@ -24,7 +25,7 @@ import (
 var bapPool = sync.Pool{New: func() any { return new([]ondisk.Frag) }}
 
 // btodb is btodb(): bytes to DEV_BSIZE sectors, the unit of di_blocks.
-func btodb(n int64) uint64 { return uint64(n) / ondisk.DevBSize }
+func btodb(n int64) uint64 { return uint64(ondisk.Btodb(n)) }
 
 // hint is the allocator's view of ip.
 func hint(ip *Inode) alloc.InodeHint { return alloc.Hint(ip.ino, &ip.din) }
@@ -293,10 +294,10 @@ func (fs *FS) ballocIndir(ip *Inode, lbn ondisk.Lbn) (ondisk.Frag, bool, error) 
 			return fail(fmt.Errorf("inode %d: indirect block %d: %w", ip.ino, parent, err))
 		}
 		b.RLock()
-		child := getFrag(b.Data(), idx[depth])
+		child := ondisk.IndirPtr(b.Data(), idx[depth])
 		var prev ondisk.Frag
 		if idx[depth] > 0 {
-			prev = getFrag(b.Data(), idx[depth]-1)
+			prev = ondisk.IndirPtr(b.Data(), idx[depth]-1)
 		}
 		b.RUnlock()
 		if depth == level {
@@ -327,7 +328,7 @@ func (fs *FS) ballocIndir(ip *Inode, lbn ondisk.Lbn) (ondisk.Frag, bool, error) 
 			d.Blocks += btodb(bsize)
 			fs.dirBlocksChanged(ip, lbn)
 			b.Lock()
-			putFrag(b.Data(), idx[depth], nb)
+			ondisk.SetIndirPtr(b.Data(), idx[depth], nb)
 			err = fs.cache.MarkDirty(b)
 			if fs.sd != nil {
 				fs.sd.NewBlock(softdep.Slot{Ino: ip.ino, Kind: softdep.SlotInBlock, Index: idx[depth], Block: parent}, nb, int(bsize), fs.blkVer(nb), false, cover)
@@ -350,7 +351,7 @@ func (fs *FS) ballocIndir(ip *Inode, lbn ondisk.Lbn) (ondisk.Frag, bool, error) 
 			}
 			pref = nb + frag
 			b.Lock()
-			putFrag(b.Data(), idx[depth], nb)
+			ondisk.SetIndirPtr(b.Data(), idx[depth], nb)
 			err = fs.cache.MarkDirty(b)
 			if fs.sd != nil {
 				fs.sd.NewBlock(softdep.Slot{Ino: ip.ino, Kind: softdep.SlotInBlock, Index: idx[depth], Block: parent}, nb, int(bsize), fs.blkVer(nb), true, cover)
@@ -392,7 +393,7 @@ func (fs *FS) unwindIndirs(ip *Inode, level int, addr ondisk.Frag, i int, blocks
 			return err
 		}
 		b.Lock()
-		putFrag(b.Data(), i, 0)
+		ondisk.SetIndirPtr(b.Data(), i, 0)
 		err = fs.cache.MarkDirty(b)
 		b.Unlock()
 		if err == nil {
@@ -430,7 +431,7 @@ func (fs *FS) unwindIndirsSoftdep(ip *Inode, level int, addr ondisk.Frag, i int,
 			return err
 		}
 		b.Lock()
-		putFrag(b.Data(), i, 0)
+		ondisk.SetIndirPtr(b.Data(), i, 0)
 		err = fs.cache.MarkDirty(b)
 		if err == nil {
 			clear = fs.sd.Marker(b) // under the lock: before any write of it
@@ -450,4 +451,16 @@ func (fs *FS) unwindIndirsSoftdep(ip *Inode, level int, addr ondisk.Frag, i int,
 		clear = fs.sd.InodeWritten(ip.ino)
 	}
 	return fs.release(ip.ino, exts, clear)
+}
+
+// newBuf returns a zero-filled buffer for a newly allocated extent.
+func (fs *FS) newBuf(p ondisk.Frag, size int64) (*bcache.Buf, error) {
+	b, err := fs.cache.GetNoRead(fs.sb.FragOffset(p), int(size))
+	if err != nil {
+		return nil, err
+	}
+	b.Lock()
+	clear(b.Data())
+	b.Unlock()
+	return b, nil
 }

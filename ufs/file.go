@@ -1,6 +1,7 @@
 package ufs
 
 import (
+	"context"
 	"fmt"
 	"io"
 
@@ -11,8 +12,21 @@ import (
 // File writes: ffs_write over balloc, truncation, preallocation.
 
 // openForWrite gets inode ino referenced and locked exclusively, checked
-// to be a live regular file. The caller unlocks and releases it.
+// to be a live regular file, once it is wholly resident (residency.go).
+// The caller unlocks and releases it.
 func (fs *FS) openForWrite(ino ondisk.Ino) (*Inode, error) {
+	if err := fs.writable(); err != nil {
+		return nil, err
+	}
+	if err := fs.WaitResident(context.Background(), ino, 0, -1); err != nil {
+		return nil, err
+	}
+	return fs.openForWriteNoWait(ino)
+}
+
+// openForWriteNoWait is openForWrite without waiting for residency: for the
+// source that brings the data in (Fill).
+func (fs *FS) openForWriteNoWait(ino ondisk.Ino) (*Inode, error) {
 	if err := fs.writable(); err != nil {
 		return nil, err
 	}

@@ -95,6 +95,7 @@ const DefaultMaxInodes = 8192
 // held across I/O; the Allocator's mutex is, when a cylinder group is read
 // or an inode block initialised. See the package documentation.
 type FS struct {
+	res   residents // files whose data past a barrier lives elsewhere (residency.go)
 	dev   blockdev.Device
 	cache *bcache.Cache
 	log   *slog.Logger
@@ -314,7 +315,7 @@ func (fs *FS) readSummary() error {
 		return corruptf("superblock: summary area fs_csaddr %d (%d bytes) is outside the filesystem", sb.Csaddr, size)
 	}
 	buf := make([]byte, size)
-	if err := readFull(fs.dev, buf, sb.FragOffset(sb.Csaddr)); err != nil {
+	if err := blockdev.ReadFull(fs.dev, buf, sb.FragOffset(sb.Csaddr)); err != nil {
 		return fmt.Errorf("summary area at fragment %d: %w", sb.Csaddr, err)
 	}
 	fs.cs = make([]ondisk.Csum, sb.Ncg)
@@ -326,18 +327,6 @@ func (fs *FS) readSummary() error {
 		fs.cs[i] = c
 	}
 	return nil
-}
-
-// readFull reads len(p) bytes at off or fails.
-func readFull(dev blockdev.Device, p []byte, off int64) error {
-	n, err := dev.ReadAt(p, off)
-	if n == len(p) {
-		return nil
-	}
-	if err == nil {
-		err = fmt.Errorf("short read: %d of %d bytes", n, len(p))
-	}
-	return err
 }
 
 // Superblock returns a copy of the in-core superblock.

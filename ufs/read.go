@@ -1,9 +1,11 @@
 package ufs
 
 import (
+	"context"
 	"fmt"
 	"io"
 
+	"github.com/ufs2/ufs2/internal/blockdev"
 	"github.com/ufs2/ufs2/ondisk"
 )
 
@@ -12,6 +14,9 @@ import (
 // read as zeros. A directory gives ErrIsDir; other non-regular files
 // ErrInvalid.
 func (fs *FS) ReadAt(ino ondisk.Ino, p []byte, off int64) (int, error) {
+	if err := fs.WaitResident(context.Background(), ino, off, off+int64(len(p))); err != nil {
+		return 0, err
+	}
 	ip, err := fs.OpenInode(ino)
 	if err != nil {
 		return 0, err
@@ -88,7 +93,7 @@ func (fs *FS) readData(ip *Inode, e Extent, start int64, dst []byte) error {
 			return nil
 		}
 		d := dst[pendOff-start : pendOff-start+int64(pendLen)]
-		if err := readFull(fs.dev, d, diskBase+pendOff); err != nil {
+		if err := blockdev.ReadFull(fs.dev, d, diskBase+pendOff); err != nil {
 			return fmt.Errorf("inode %d: data at file offset %d: %w", ip.ino, pendOff, err)
 		}
 		pendLen = 0

@@ -184,7 +184,7 @@ func (fs *FS) growDirSoftdep(dp *Inode, lbn ondisk.Lbn) (ondisk.Frag, error) {
 		}
 		old = append(old, extent{p, bsize})
 		contents = append(contents, data)
-		p = getFrag(data, idx[depth])
+		p = ondisk.IndirPtr(data, idx[depth])
 	}
 	if len(old) == level+1 && p != 0 {
 		return 0, fmt.Errorf("%w: directory %d: block %d exists", ErrInvalid, dp.ino, lbn)
@@ -230,7 +230,7 @@ func (fs *FS) growDirSoftdep(dp *Inode, lbn ondisk.Lbn) (ondisk.Frag, error) {
 		if depth < level {
 			child = fresh[depth+1].p
 		}
-		putFrag(b.Data(), idx[depth], child)
+		ondisk.SetIndirPtr(b.Data(), idx[depth], child)
 		err = fs.cache.MarkDirty(b)
 		b.Unlock()
 		fs.cache.Release(b)

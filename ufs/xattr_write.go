@@ -165,15 +165,6 @@ func (fs *FS) removeXattrLocked(ip *Inode, ns uint8, name string) error {
 	return fs.writeExtArea(ip, nw, fs.stamp())
 }
 
-// extBlkSize is the allocated size of block i of an extended attribute
-// area of size bytes, 0 past its end.
-func (fs *FS) extBlkSize(size int64, i int) int64 {
-	if int64(i)*int64(fs.sb.Bsize) >= size {
-		return 0
-	}
-	return fs.sb.Sblksize(size, ondisk.Lbn(i))
-}
-
 // writeExtArea makes area ip's extended attribute area. A block that
 // keeps or lowers its size is rewritten in place (the fragments it gives
 // back freed); one that grows, or a new one, gets a new extent from the
@@ -194,7 +185,7 @@ func (fs *FS) writeExtArea(ip *Inode, area []byte, now nsTime) error {
 		blocks = d.Blocks
 	)
 	for i := range ondisk.NXaddr {
-		osz, nsz := fs.extBlkSize(oldsize, i), fs.extBlkSize(newsize, i)
+		osz, nsz := fs.sb.ExtBlkSize(oldsize, i), fs.sb.ExtBlkSize(newsize, i)
 		p := d.Extb[i]
 		if p == 0 {
 			osz = 0
@@ -236,7 +227,7 @@ func (fs *FS) writeExtArea(ip *Inode, area []byte, now nsTime) error {
 	// blocks after. The old area's buffers are dropped first (release.go).
 	for i := range ondisk.NXaddr {
 		if p := d.Extb[i]; p != 0 {
-			fs.forget(p, fs.extBlkSize(oldsize, i))
+			fs.forget(p, fs.sb.ExtBlkSize(oldsize, i))
 		}
 	}
 	var sdFrees softdep.Frees
@@ -249,7 +240,7 @@ func (fs *FS) writeExtArea(ip *Inode, area []byte, now nsTime) error {
 		frees = nil
 	}
 	for i := range ondisk.NXaddr {
-		nsz := fs.extBlkSize(newsize, i)
+		nsz := fs.sb.ExtBlkSize(newsize, i)
 		if nsz == 0 {
 			continue
 		}
