@@ -292,6 +292,11 @@ func writeRefusal(sb *ondisk.Superblock, devSize int64) (why string, fsckOnly bo
 	if sb.Flags&ondisk.FSGjournal != 0 {
 		other("it uses gjournal (FS_GJOURNAL), which this program does not maintain")
 	}
+	if n := snapshotCount(sb); n > 0 {
+		// Every write would have to copy the old contents into the
+		// snapshots first; without that they would silently change.
+		other(fmt.Sprintf("it holds %d snapshot(s) (fs_snapinum), which this version cannot keep frozen while writing; mount it read-only, or remove the snapshots on FreeBSD first", n))
+	}
 	if sb.Flags&ondisk.FSNeedsFsck != 0 {
 		reasons = append(reasons, "it is marked as needing fsck (FS_NEEDSFSCK); run fsck")
 	} else if sb.Clean == 0 && sb.Flags&ondisk.FSDoSoftdep == 0 {
@@ -422,4 +427,15 @@ func (fs *FS) checkOpen() error {
 		return ErrClosed
 	}
 	return nil
+}
+
+// snapshotCount is the number of snapshots fs_snapinum lists.
+func snapshotCount(sb *ondisk.Superblock) int {
+	n := 0
+	for _, ino := range sb.Snapinum {
+		if ino != 0 {
+			n++
+		}
+	}
+	return n
 }

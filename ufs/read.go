@@ -53,6 +53,12 @@ func (fs *FS) readInode(ip *Inode, p []byte, off int64) (int, error) {
 		eof = io.EOF
 	}
 	end := off + int64(n)
+	if ip.din.Flags&ondisk.SFSnapshot != 0 {
+		if err := fs.readSnapshot(ip, p[:n], off); err != nil {
+			return 0, err
+		}
+		return n, eof
+	}
 	pos := off // bytes of p before pos-off are filled
 	var rerr error
 	err := fs.extents(ip, off, end, func(e Extent) bool {
@@ -123,4 +129,43 @@ func (fs *FS) readData(ip *Inode, e Extent, start int64, dst []byte) error {
 		pos = blkEnd
 	}
 	return flush()
+}
+
+// readSnapshot fills dst with the bytes at off of snapshot file ip as
+// FreeBSD reads one (ufs_bmaparray): the frozen image of the filesystem.
+// A block pointer of 0 means the block was not copied because it has not
+// changed since the snapshot was taken: its contents are the live block
+// at the same place (logical block k is filesystem block k). BLK_NOCOPY
+// and BLK_SNAP (pointers below fs_frag) were free or another snapshot's
+// at creation and read as zeros. Other pointers lead to the copy.
+func (fs *FS) readSnapshot(ip *Inode, dst []byte, off int64) error {
+	sb := fs.sb
+	bsize := int64(sb.Bsize)
+	frag := ondisk.Frag(sb.Frag)
+	for pos, end := off, off+int64(len(dst)); pos < end; {
+		lbn := sb.Lblkno(pos)
+		blkStart := int64(lbn) * bsize
+		stop := min(blkStart+bsize, end)
+		part := dst[pos-off : stop-off]
+		p, err := fs.bmapUncached(ip, lbn)
+		switch {
+		case p > 0 && p < frag:
+			// BLK_NOCOPY or BLK_SNAP: checkDataPtr's objection is expected.
+			clear(part)
+		case err != nil:
+			return err
+		default:
+			if p == 0 {
+				p = ondisk.Frag(lbn) * frag
+				if int64(p)+int64(frag) > sb.Size {
+					return corruptf("snapshot inode %d: block %d past the filesystem's %d fragments", ip.ino, lbn, sb.Size)
+				}
+			}
+			if err := fs.readData(ip, Extent{Off: blkStart, Len: bsize, Addr: p}, pos, part); err != nil {
+				return err
+			}
+		}
+		pos = stop
+	}
+	return nil
 }
