@@ -111,7 +111,10 @@ type FS struct {
 	// fs_csaddr. The write half guards it with the summary lock.
 	cs []ondisk.Csum
 
-	ro       bool
+	ro bool
+	// frozen: a snapshot was just taken (snapshot_create.go); without
+	// copy-on-write nothing may write the filesystem any more.
+	frozen   atomic.Bool
 	roReason string // why a read-write open became read-only; "" if asked for
 	roFsck   bool   // ... and only because the filesystem needs fsck (Options.Force overrides)
 	maxIno   ondisk.Ino

@@ -143,5 +143,8 @@ func (fs *FS) writable() error {
 	if fs.ro {
 		return ErrReadOnly
 	}
+	if fs.frozen.Load() {
+		return fmt.Errorf("%w: it now holds a snapshot, which this version cannot keep frozen while writing", ErrReadOnly)
+	}
 	return nil
 }
