@@ -30,6 +30,7 @@ func init() {
 			"is never replaced by a file or a file by a directory. Problems setting\n" +
 			"owners or extended attributes are reported and skipped.",
 		Flags: []cli.Flag{
+			snapshotFlag,
 			&cli.BoolFlag{Name: "f", Usage: "replace existing host files that the copy lands on"},
 		},
 		Action: getAction,
@@ -48,7 +49,7 @@ func getAction(c *cli.Context) error {
 		return exitf(exitUsage, "get: want TARGET PATH DEST; see ufs2 get --help")
 	}
 	target, p, dest := c.Args().Get(0), c.Args().Get(1), c.Args().Get(2)
-	fsys, err := openFSReadOnly("get", target)
+	fsys, err := openFSFor("get", target, c.String("snapshot"))
 	if err != nil {
 		return err
 	}

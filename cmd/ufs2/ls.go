@@ -20,6 +20,7 @@ func init() {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "l", Usage: "long listing"},
 			&cli.BoolFlag{Name: "R", Usage: "list subdirectories recursively"},
+			snapshotFlag,
 		},
 		Action: lsAction,
 	}, manDoc{
@@ -40,7 +41,7 @@ func lsAction(c *cli.Context) error {
 	if c.NArg() == 2 {
 		p = c.Args().Get(1)
 	}
-	fsys, err := openFSReadOnly("ls", target)
+	fsys, err := openFSFor("ls", target, c.String("snapshot"))
 	if err != nil {
 		return err
 	}
