@@ -29,7 +29,11 @@ func init() {
 			"(Linux user.* as FreeBSD's user namespace, trusted.* as system). If PATH is an\n" +
 			"existing directory, a directory SRC is merged into it (PATH takes SRC's\n" +
 			"attributes: put TARGET DIR / fills the root) and a file SRC lands as\n" +
-			"PATH/NAME. Existing files of the same name are replaced.",
+			"PATH/NAME. Existing files of the same name are replaced.\n\n" +
+			"Before writing anything, put estimates the blocks and inodes SRC needs\n" +
+			"(holes and hard links counted as they are copied) and refuses, saying how\n" +
+			"much it needs and how much is free, when the filesystem cannot hold it. A\n" +
+			"copy that fails later leaves what it copied, and the message says what.",
 		Action: putAction,
 	}, manDoc{
 		Examples: []example{
@@ -50,11 +54,37 @@ func putAction(c *cli.Context) error {
 		return exitf(1, "put: %s", posixText(err))
 	}
 	return withFS(c, "put", target, func(ctx context.Context, fsys *ufs.FS) error {
-		_, err := tools.Put(ctx, fsys, src, p, tools.PutOptions{
-			Warn: func(err error) { fmt.Fprintf(os.Stderr, "ufs2: put: warning: %v\n", err) },
+		res, err := tools.Put(ctx, fsys, src, p, tools.PutOptions{
+			Warn:       func(err error) { fmt.Fprintf(os.Stderr, "ufs2: put: warning: %v\n", err) },
+			UseReserve: true, // openFSReadWrite's
 		})
-		return editError("put", target, err)
+		return putError(target, res, err)
 	})
+}
+
+// putError is put's one-line message for err, saying what was copied
+// before it: a copy refused for want of space copied nothing; one that
+// failed part-way leaves what it made, which the message lists.
+func putError(target string, res tools.PutResult, err error) error {
+	var se *tools.SpaceError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se):
+		return exitf(1, "put: %s: %v; nothing was copied (make room, or a larger filesystem)", target, se)
+	}
+	copied := "nothing was copied"
+	if got := tools.GetResult(res); !got.Empty() {
+		copied = "copied " + got.String() + " before stopping"
+	}
+	if errors.Is(err, context.Canceled) {
+		return exitf(130, "put: interrupted; %s (the filesystem on %s is consistent)", copied, target)
+	}
+	var ee *exitError
+	if errors.As(editError("put", target, err), &ee) {
+		return exitf(ee.code, "%s; %s", ee.msg, copied)
+	}
+	return err
 }
 
 // withFS opens TARGET read-write, runs fn with a context that an

@@ -373,3 +373,58 @@ func TestFileVerbs(t *testing.T) {
 		t.Errorf("fs_clean %d after the verbs, want 1", sb.Clean)
 	}
 }
+
+// TestPutMessages: a put the filesystem has no room for is refused before
+// it writes, saying how much it needs and has; one that fails part-way
+// says what it copied.
+func TestPutMessages(t *testing.T) {
+	bin := buildFsckBinary(t)
+	dir := t.TempDir()
+	img := filepath.Join(dir, "img")
+	if _, stderr, code := fsckRun(t, bin, "newfs", "-s", "32m", img); code != 0 {
+		t.Fatalf("newfs: %s", stderr)
+	}
+	src := filepath.Join(dir, "src")
+	if err := os.MkdirAll(filepath.Join(src, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 40<<20)
+	for i := range data {
+		data[i] = byte(i ^ i>>9)
+	}
+	if err := os.WriteFile(filepath.Join(src, "d", "big"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sb := readSB(t, img)
+	free := (int64(sb.Blkstofrags(sb.Cstotal.Nbfree)) + sb.Cstotal.Nffree) * int64(sb.Fsize)
+	_, stderr, code := fsckRun(t, bin, "put", img, src, "/src")
+	want := fmt.Sprintf("ufs2: put: %s: %s needs about 40.0 MiB and 3 inodes; the filesystem has %.1f MiB and %d inodes free; nothing was copied (make room, or a larger filesystem)\n",
+		img, src, float64(free)/(1<<20), sb.Cstotal.Nifree)
+	if code != 1 || stderr != want {
+		t.Errorf("put of 40 MiB into 32 MiB: exit %d\n%q\nwant\n%q", code, stderr, want)
+	}
+	if out, _, _ := fsckRun(t, bin, "ls", img, "/"); out != ".snap\n" {
+		t.Errorf("the refused put left %q in /", out)
+	}
+
+	// /x/b is a directory in the image and a file on the host: a and the
+	// directory x are copied, b cannot be.
+	host := filepath.Join(dir, "x")
+	if err := os.MkdirAll(host, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"a", "b", "c"} {
+		if err := os.WriteFile(filepath.Join(host, n), []byte("12345"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, stderr, code := fsckRun(t, bin, "mkdir", "-p", img, "/x/b"); code != 0 {
+		t.Fatal(stderr)
+	}
+	_, stderr, code = fsckRun(t, bin, "put", img, host, "/x")
+	want = "ufs2: put: /x/b: Is a directory: cannot replace a directory with a non-directory; copied 1 directory, 1 file (5 bytes) before stopping\n"
+	if code != 1 || stderr != want {
+		t.Errorf("put over a directory: exit %d\n%q\nwant\n%q", code, stderr, want)
+	}
+	fsckImage(t, img)
+}
