@@ -116,7 +116,7 @@ var (
 // and when ctx is done; the GetResult returned with the error counts what
 // it had made by then.
 func Get(ctx context.Context, fsys *ufs.FS, src, dest string, opts GetOptions) (GetResult, error) {
-	g := &getter{ctx: ctx, fs: fsys, opts: opts, links: map[ondisk.Ino]string{}, dirs: map[ondisk.Ino]bool{},
+	g := &getter{ctx: ctx, fs: fsys, opts: opts, links: map[ondisk.Ino]string{}, dirs: map[ondisk.Ino]string{},
 		owners: !opts.NoOwners && os.Geteuid() == 0}
 	ino, err := fsys.Namei(src)
 	if err != nil {
@@ -148,7 +148,7 @@ type getter struct {
 	owners bool
 	res    GetResult
 	links  map[ondisk.Ino]string // first host path of each multiply-linked inode
-	dirs   map[ondisk.Ino]bool   // directories entered (a cycle is corruption)
+	dirs   map[ondisk.Ino]string // directories entered, by path (a cycle is corruption)
 	buf    []byte
 }
 
@@ -323,7 +323,7 @@ func (g *getter) entry(st ufs.Stat, p string) error {
 		}
 		g.res.Specials++
 	default:
-		return fmt.Errorf("%s: %w: inode %d has file type 0%o", p, ufs.ErrCorrupt, st.Ino, st.Type())
+		return fmt.Errorf("%s: %w: unknown file type 0%o", p, ufs.ErrCorrupt, st.Type())
 	}
 	return g.attrs(st, p)
 }
@@ -331,10 +331,10 @@ func (g *getter) entry(st ufs.Stat, p string) error {
 // dir copies directory st to p; existing says p was already a directory
 // on the host, which is filled but keeps its own attributes.
 func (g *getter) dir(st ufs.Stat, p string, existing bool) error {
-	if g.dirs[st.Ino] {
-		return fmt.Errorf("%s: %w: directory inode %d reached twice (a directory cycle)", p, ufs.ErrCorrupt, st.Ino)
+	if at, ok := g.dirs[st.Ino]; ok {
+		return fmt.Errorf("%s: %w: the directory copied to %s again (a directory cycle)", p, ufs.ErrCorrupt, at)
 	}
-	g.dirs[st.Ino] = true
+	g.dirs[st.Ino] = p
 	if !existing {
 		if err := os.Mkdir(p, 0o700); err != nil {
 			return hostErr("mkdir", p, err)

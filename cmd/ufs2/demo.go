@@ -31,7 +31,7 @@ func init() {
 	register(withDoc(&cli.Command{
 		Name:      "demo",
 		Usage:     "format a 1 GiB sparse UFS2 image, mount it, write files, unmount, fsck it",
-		ArgsUsage: "[-d DIR] [IMAGE]",
+		ArgsUsage: "[IMAGE]",
 		Description: "Formats IMAGE, mounts it on a temporary directory, writes a few files\n" +
 			"through the mount, unmounts, runs fsck -n -f and lists the result. Without\n" +
 			"IMAGE the image is demo.img in a new directory under $TMPDIR (or in -d DIR),\n" +

@@ -112,9 +112,9 @@ func fileError(cmd, target, path string, err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, ufs.ErrNotFound):
-		return exitf(1, "%s: %s: no such file or directory in %s (list it with ufs2 ls %s)", cmd, path, target, target)
+		return exitf(1, "%s: %s: No such file or directory in %s (list it with ufs2 ls %s)", cmd, path, target, target)
 	case errors.Is(err, ufs.ErrNotDir):
-		return exitf(1, "%s: %s: a component of the path is not a directory in %s", cmd, path, target)
+		return exitf(1, "%s: %s: Not a directory (a component of the path, in %s)", cmd, path, target)
 	case errors.Is(err, ufs.ErrCorrupt):
 		return exitf(1, "%s: %v; check %s with ufs2 fsck", cmd, err, target)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -247,7 +248,13 @@ func serve(r *mountRequest, ready func(srv *mount.Server, note string)) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sig)
+	// The engine's warning that it opens the filesystem read-only is this
+	// command's message (the refusal, or the note that the mount is
+	// read-only): not logged as well.
+	logger := r.opts.Logger
+	r.opts.Logger = slog.New(dropMessage{logger.Handler(), "opening read-only"})
 	fsys, err := mount.OpenTarget(r.target, &r.opts)
+	r.opts.Logger = logger
 	if err != nil {
 		return openError(r.target, err)
 	}
@@ -267,7 +274,7 @@ func serve(r *mountRequest, ready func(srv *mount.Server, note string)) error {
 	if wantRW && srv.ReadOnly() {
 		note = r.dir + " is mounted read-only"
 		if why := fsys.ReadOnlyReason(); why != "" {
-			note += ": " + why
+			note += ": " + fsckAdvice(why, r.target)
 		}
 	}
 	ready(srv, note)
@@ -275,6 +282,28 @@ func serve(r *mountRequest, ready func(srv *mount.Server, note string)) error {
 		return exitf(1, "mount: %s: writing the filesystem at unmount: %v; run ufs2 fsck %s", r.target, err, r.target)
 	}
 	return nil
+}
+
+// dropMessage is a slog.Handler that leaves out the records whose message
+// is msg and passes the others on.
+type dropMessage struct {
+	slog.Handler
+	msg string
+}
+
+func (d dropMessage) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == d.msg {
+		return nil
+	}
+	return d.Handler.Handle(ctx, r)
+}
+
+func (d dropMessage) WithAttrs(as []slog.Attr) slog.Handler {
+	return dropMessage{d.Handler.WithAttrs(as), d.msg}
+}
+
+func (d dropMessage) WithGroup(name string) slog.Handler {
+	return dropMessage{d.Handler.WithGroup(name), d.msg}
 }
 
 // startProfile starts a CPU profile written to path; the function it
@@ -297,8 +326,11 @@ func startProfile(path string) (func(), error) {
 // openError turns a failure to open TARGET into its one-line message.
 func openError(target string, err error) error {
 	switch {
-	case errors.Is(err, mount.ErrNeedsFsck), errors.Is(err, mount.ErrCannotWrite):
-		return exitf(exitMountFailed, "mount: %s", errText(err))
+	case errors.Is(err, mount.ErrNeedsFsck):
+		// The reason and the advice say what the sentinel says.
+		return exitf(exitMountFailed, "mount: %s", strings.TrimPrefix(err.Error(), mount.ErrNeedsFsck.Error()+": "))
+	case errors.Is(err, mount.ErrCannotWrite):
+		return exitf(exitMountFailed, "mount: %s", strings.TrimPrefix(err.Error(), mount.ErrCannotWrite.Error()+": "))
 	case errors.Is(err, ufs.ErrUFS1):
 		return exitf(exitMountFailed, "mount: %s: UFS1 is not supported; only UFS2", target)
 	case errors.Is(err, ufs.ErrNotUFS2):

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -134,9 +135,18 @@ func openFSReadWrite(cmd, target string) (*ufs.FS, error) {
 	if fsys.ReadOnly() {
 		reason := fsys.ReadOnlyReason()
 		fsys.Close()
-		return nil, exitf(1, "%s: %s: cannot write: %s", cmd, target, reason)
+		return nil, exitf(1, "%s: %s: cannot write: %s", cmd, target, fsckAdvice(reason, target))
 	}
 	return fsys, nil
+}
+
+// fsckAdvice is the engine's read-only reason with its "run fsck" said
+// once, as the command to run.
+func fsckAdvice(reason, target string) string {
+	if !strings.Contains(reason, "; run fsck") {
+		return reason
+	}
+	return strings.ReplaceAll(reason, "; run fsck", "") + "; run ufs2 fsck " + target
 }
 
 // posixTexts gives the POSIX wording of the errors the file verbs meet.
@@ -163,7 +173,9 @@ var posixTexts = []struct {
 }
 
 // posixText is err's message with the sentinel's package wording replaced
-// by the POSIX one ("/a: ufs: file exists" becomes "/a: File exists").
+// by the POSIX one ("/a: ufs: file exists" becomes "/a: File exists"),
+// without package names and without the engine's inode numbers: the
+// messages of the verbs already name the path (pathText).
 func posixText(err error) string {
 	var pe *fs.PathError
 	if errors.As(err, &pe) && error(pe) == err {
@@ -174,16 +186,51 @@ func posixText(err error) string {
 		return pe.Path + ": " + text
 	}
 	msg := err.Error()
+	for _, e := range toolsTexts {
+		if errors.Is(err, e.err) {
+			msg = strings.Replace(msg, e.err.Error()+e.sep, e.text, 1)
+		}
+	}
 	for _, e := range posixTexts {
 		if errors.Is(err, e.err) {
 			s := e.err.Error()
 			if i := strings.Index(msg, s); i >= 0 {
-				return msg[:i] + e.text + msg[i+len(s):]
+				msg = msg[:i] + e.text + msg[i+len(s):]
+			} else {
+				msg += " (" + e.text + ")"
 			}
-			return msg + " (" + e.text + ")"
+			break
 		}
 	}
-	return msg
+	return pathText(msg)
+}
+
+// toolsTexts are the tools package's sentinels as the messages show them:
+// without the package name, or (ErrRefused, whose text follows) at all.
+var toolsTexts = []struct {
+	err       error
+	sep, text string
+}{
+	{tools.ErrRefused, ": ", ""},
+	{tools.ErrBadMode, "", "invalid file mode"},
+	{tools.ErrBadOwner, "", "invalid owner"},
+}
+
+// The engine's errors name directories by inode number, which the verbs'
+// messages do not need: they start with the path.
+var (
+	inDirectoryRe = regexp.MustCompile(`: "(?:[^"\\]|\\.)*" in directory \d+`)
+	underItselfRe = regexp.MustCompile(`directory \d+ would move under itself`)
+	hardLinkDirRe = regexp.MustCompile(`: hard link to directory \d+`)
+)
+
+// pathText drops the engine's inode numbers from msg: `/a: File exists:
+// "a" in directory 2` is `/a: File exists`.
+func pathText(msg string) string {
+	msg = strings.ReplaceAll(msg, " may not be replaced", "") // follows `"name" in directory N`
+	msg = inDirectoryRe.ReplaceAllString(msg, "")
+	msg = underItselfRe.ReplaceAllString(msg, "a directory cannot move below itself")
+	return hardLinkDirRe.ReplaceAllString(msg, ": a directory cannot have hard links")
 }
 
 // editError turns an error of a file-changing verb into its one-line

@@ -313,34 +313,38 @@ func TestFileVerbs(t *testing.T) {
 	}
 
 	// chmod, symbolic and octal, -R.
-	run(0, "chmod", "-R", "u+x,g-w,o=r", img, "/a")
+	run(0, "chmod", "-R", img, "u+x,g-w,o=r", "/a")
 	for p, want := range map[string]uint16{"/a": 0o754, "/a/b2": 0o754, "/a/b2/c": 0o754, "/a/hard": 0o744} {
 		if st := stat(p); st.Perm() != want {
 			t.Errorf("after chmod -R u+x,g-w,o=r: %s is 0%o, want 0%o", p, st.Perm(), want)
 		}
 	}
-	run(0, "chmod", "4711", img, "/a/hard")
+	run(0, "chmod", img, "4711", "/a/hard")
 	if st := stat("/a/hard"); st.Perm() != 0o4711 {
 		t.Errorf("chmod 4711: 0%o", st.Perm())
 	}
-	run(1, "chmod", "u+q", img, "/a")
+	run(1, "chmod", img, "u+q", "/a")
+	if msg := run(64, "chmod", "0755", img, "/a"); msg != "ufs2: chmod: TARGET comes first: ufs2 chmod TARGET MODE PATH... (0755 is not a file here, "+img+" is)\n" {
+		t.Errorf("chmod in the old order: %q", msg)
+	}
 
 	// chown: numeric, names, -h, -R.
-	run(0, "chown", "-R", "12:34", img, "/a")
+	run(0, "chown", "-R", img, "12:34", "/a")
 	for _, p := range []string{"/a", "/a/b2/c", "/a/s", "/a/hard"} {
 		if st := stat(p); st.UID != 12 || st.GID != 34 {
 			t.Errorf("after chown -R 12:34: %s is %d:%d", p, st.UID, st.GID)
 		}
 	}
-	run(0, "chown", "-h", "root:root", img, "/a/s")
+	run(0, "chown", "-h", img, "root:root", "/a/s")
 	if st := stat("/a/s"); st.UID != 0 || st.GID != 0 {
 		t.Errorf("chown -h root:root: %d:%d", st.UID, st.GID)
 	}
-	run(0, "chown", ":7", img, "/a/x")
+	run(0, "chown", img, ":7", "/a/x")
 	if st := stat("/a/x"); st.UID != 12 || st.GID != 7 {
 		t.Errorf("chown :7: %d:%d", st.UID, st.GID)
 	}
-	run(1, "chown", "no-such-user-anywhere", img, "/a")
+	run(1, "chown", img, "no-such-user-anywhere", "/a")
+	run(64, "chown", "0:0", img, "/a")
 
 	// rm.
 	if msg := run(1, "rm", img, "/a"); !strings.Contains(msg, "/a: Is a directory") {
@@ -354,7 +358,7 @@ func TestFileVerbs(t *testing.T) {
 	run(0, "rm", "-r", img, "/a", "/t")
 	for _, p := range []string{"/a", "/t"} {
 		out := run(1, "ls", img, p)
-		if !strings.Contains(out, "no such file") {
+		if !strings.Contains(out, "No such file") {
 			t.Errorf("ls %s after rm -r: %q", p, out)
 		}
 	}
