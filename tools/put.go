@@ -39,11 +39,19 @@ type SpaceError struct {
 }
 
 func (e *SpaceError) Error() string {
-	return fmt.Sprintf("%s needs about %s and %d inodes; the filesystem has %s and %d inodes free",
-		e.Src, byteSize(e.NeedBytes), e.NeedInodes, byteSize(e.FreeBytes), e.FreeInodes)
+	return fmt.Sprintf("%s needs about %s and %s; the filesystem has %s and %s free",
+		e.Src, byteSize(e.NeedBytes), inodes(e.NeedInodes), byteSize(e.FreeBytes), inodes(e.FreeInodes))
 }
 
 func (e *SpaceError) Unwrap() error { return ErrPutNoSpace }
+
+// inodes is "1 inode" or "N inodes".
+func inodes(n int64) string {
+	if n == 1 {
+		return "1 inode"
+	}
+	return fmt.Sprintf("%d inodes", n)
+}
 
 // byteSize is n bytes in KiB, MiB, GiB or TiB with one decimal.
 func byteSize(n int64) string {

@@ -105,7 +105,7 @@ func TestPutNoSpace(t *testing.T) {
 	if se.NeedInodes != 1 || se.NeedBytes < 20<<20 || se.FreeBytes >= 20<<20 || se.FreeBytes != before.Bavail*before.Bsize {
 		t.Errorf("SpaceError %+v (free %d fragments of %d)", se, before.Bavail, before.Bsize)
 	}
-	if want := big + " needs about 20.0 MiB and 1 inodes; the filesystem has " + byteSize(se.FreeBytes) + " and " + itoa(se.FreeInodes) + " inodes free"; err.Error() != want {
+	if want := big + " needs about 20.0 MiB and 1 inode; the filesystem has " + byteSize(se.FreeBytes) + " and " + itoa(se.FreeInodes) + " inodes free"; err.Error() != want {
 		t.Errorf("message %q, want %q", err, want)
 	}
 	if !GetResult(res).Empty() || fsys.Statfs() != before {

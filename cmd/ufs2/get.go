@@ -18,7 +18,7 @@ func init() {
 	register(withDoc(&cli.Command{
 		Name:      "get",
 		Usage:     "copy a file or a tree out of an unmounted UFS2 filesystem",
-		ArgsUsage: "[-f] TARGET PATH DEST",
+		ArgsUsage: "TARGET PATH DEST|-",
 		Description: "Copies PATH of the filesystem on TARGET to DEST on the host, keeping\n" +
 			"modes, owners (as root), times, symlinks, hard links, holes, device\n" +
 			"nodes, fifos and extended attributes (FreeBSD's user namespace as\n" +
@@ -28,7 +28,9 @@ func init() {
 			"but keep their modes, owners and times, and an existing file in the way\n" +
 			"is refused before anything is copied, unless -f replaces it. A directory\n" +
 			"is never replaced by a file or a file by a directory. Problems setting\n" +
-			"owners or extended attributes are reported and skipped.",
+			"owners or extended attributes are reported and skipped.\n\n" +
+			"With DEST -, the contents of the file PATH (a final symlink followed) go\n" +
+			"to standard output, as ufs2 cat TARGET PATH.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "f", Usage: "replace existing host files that the copy lands on"},
 		},
@@ -37,9 +39,10 @@ func init() {
 		Examples: []example{
 			{"ufs2 get disk.img /etc/rc.conf .", "Copy one file into the current directory."},
 			{"ufs2 get disk.img / ./root", "Copy the whole filesystem into ./root, keeping owners, times, links, holes and extended attributes."},
+			{"ufs2 get disk.img /etc/rc.conf - | less", "Read one file without copying it to the host."},
 		},
 		Exit:    "0 on success, 1 when something could not be copied (the message says what), 64 for a bad command line, 130 interrupted (DEST is incomplete).",
-		SeeAlso: []string{"ufs2-put(8)", "ufs2-ls(8)"},
+		SeeAlso: []string{"ufs2-put(8)", "ufs2-ls(8)", "ufs2-cat(8)"},
 	}))
 }
 
@@ -48,6 +51,9 @@ func getAction(c *cli.Context) error {
 		return exitf(exitUsage, "get: want TARGET PATH DEST; see ufs2 get --help")
 	}
 	target, p, dest := c.Args().Get(0), c.Args().Get(1), c.Args().Get(2)
+	if dest == "-" {
+		return catFiles("get", target, []string{p})
+	}
 	fsys, err := openFSReadOnly("get", target)
 	if err != nil {
 		return err

@@ -214,6 +214,7 @@ var toolsTexts = []struct {
 	{tools.ErrRefused, ": ", ""},
 	{tools.ErrBadMode, "", "invalid file mode"},
 	{tools.ErrBadOwner, "", "invalid owner"},
+	{tools.ErrCatOutput, ": ", ""},
 }
 
 // The engine's errors name directories by inode number, which the verbs'
