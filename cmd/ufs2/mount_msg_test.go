@@ -93,7 +93,7 @@ func TestMountCause(t *testing.T) {
 		msg := string(out)
 		if st.Mode&0o006 != 0o006 {
 			// Only root may open /dev/fuse here.
-			want := "ufs2: mount: /dev/fuse: Permission denied (it is c" + os.FileMode(st.Mode&0o777).String()[1:] + " root:root; run as root, or give this user access to /dev/fuse)\n"
+			want := "ufs2: mount: /dev/fuse: Permission denied (it is c" + os.FileMode(st.Mode & 0o777).String()[1:] + " root:root; run as root, or give this user access to /dev/fuse)\n"
 			if msg != want {
 				t.Errorf("nobody's mount (foreground %v): %q, want %q", fg, msg, want)
 			}
