@@ -137,8 +137,8 @@ func listDir(fsys *ufs.FS, p string, ino ondisk.Ino, opts ListOptions, w *bufio.
 		ents = append(ents, lsEntry{e.Name, st})
 		return true
 	})
-	if err == nil {
-		err = ierr
+	if ierr != nil {
+		return ierr // names the entry
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", p, err)

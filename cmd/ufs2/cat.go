@@ -55,7 +55,7 @@ func catFiles(cmd, target string, paths []string) error {
 		case errors.Is(err, tools.ErrCatOutput):
 			return exitf(1, "%s: %s", cmd, posixText(err))
 		case errors.Is(err, ufs.ErrCorrupt):
-			fmt.Fprintf(os.Stderr, "ufs2: %s: %v; check %s with ufs2 fsck\n", cmd, err, target)
+			fmt.Fprintf(os.Stderr, "ufs2: %s: %s; check %s with ufs2 fsck\n", cmd, posixText(err), target)
 		default:
 			fmt.Fprintf(os.Stderr, "ufs2: %s: %s\n", cmd, posixText(err))
 		}

@@ -101,13 +101,13 @@ func openFSReadOnly(cmd, target string) (*ufs.FS, error) {
 		dev.Close()
 		switch {
 		case errors.Is(err, ufs.ErrUFS1):
-			return nil, exitf(1, "%s: UFS1 is not supported; only UFS2", target)
+			return nil, exitf(1, "%s: %s: UFS1 is not supported; only UFS2", cmd, target)
 		case errors.Is(err, ufs.ErrNotUFS2):
-			return nil, exitf(1, "%s: not a UFS2 filesystem (no superblock at 64 KiB, 8 KiB, 0 or 256 KiB); for a partition give PATH@N", target)
+			return nil, exitf(1, "%s: %s: not a UFS2 filesystem (no superblock at 64 KiB, 8 KiB, 0 or 256 KiB); for a partition give PATH@N", cmd, target)
 		case errors.Is(err, ufs.ErrCorrupt):
-			return nil, exitf(1, "%v", err)
+			return nil, exitf(1, "%s: %s; check %s with ufs2 fsck", cmd, posixText(err), target)
 		}
-		return nil, exitf(1, "%s: %v", target, err)
+		return nil, exitf(1, "%s: %s: %s", cmd, target, posixText(err))
 	}
 	return fsys, nil
 }
@@ -122,7 +122,7 @@ func fileError(cmd, target, path string, err error) error {
 	case errors.Is(err, ufs.ErrNotDir):
 		return exitf(1, "%s: %s: Not a directory (a component of the path, in %s)", cmd, path, target)
 	case errors.Is(err, ufs.ErrCorrupt):
-		return exitf(1, "%s: %v; check %s with ufs2 fsck", cmd, err, target)
+		return exitf(1, "%s: %s; check %s with ufs2 fsck", cmd, posixText(err), target)
 	}
-	return exitf(1, "%s: %v", cmd, err)
+	return exitf(1, "%s: %s", cmd, posixText(err))
 }

@@ -73,7 +73,7 @@ func lsAction(c *cli.Context) error {
 // lsError is ls's message for err, which names the path.
 func lsError(target string, err error) error {
 	if errors.Is(err, ufs.ErrCorrupt) {
-		return exitf(1, "ls: %v; check %s with ufs2 fsck", err, target)
+		return exitf(1, "ls: %s; check %s with ufs2 fsck", posixText(err), target)
 	}
 	return exitf(1, "ls: %s", posixText(err))
 }

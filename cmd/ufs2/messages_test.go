@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ufs2/ufs2/internal/blockdev"
 	"github.com/ufs2/ufs2/ondisk"
+	"github.com/ufs2/ufs2/ufs"
 )
 
 // TestMessagesSpeakOfPaths: the offline verbs' messages name paths, not
@@ -86,6 +88,70 @@ func TestMessagesSpeakOfPaths(t *testing.T) {
 	}
 	if _, errOut, code := fsckRun(t, bin, "fsck", "-y", img); code != 0 {
 		t.Fatalf("fsck -y: exit %d: %s", code, errOut)
+	}
+	fsckCleanup(t, bin, img)
+}
+
+// TestDamageMessage: an inode that cannot be read is reported with the
+// path, as damage to check with fsck, without package names.
+func TestDamageMessage(t *testing.T) {
+	bin := ufs2Binary(t)
+	dir := t.TempDir()
+	img := filepath.Join(dir, "d.img")
+	if _, errOut, code := fsckRun(t, bin, "newfs", "-n", "-s", "32m", img); code != 0 {
+		t.Fatalf("newfs: %s", errOut)
+	}
+	if _, errOut, code := fsckRun(t, bin, "mkdir", "-p", img, "/d/e"); code != 0 {
+		t.Fatalf("mkdir: %s", errOut)
+	}
+	ino := func() ondisk.Ino {
+		dev, err := blockdev.Open(img, blockdev.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dev.Close()
+		fsys, err := ufs.Open(dev, ufs.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fsys.Close()
+		ino, err := fsys.Namei("/d/e")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ino
+	}()
+	sb := readSB(t, img)
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk := make([]byte, ondisk.DinodeSize)
+	for i := range junk {
+		junk[i] = 0xa5
+	}
+	if _, err := f.WriteAt(junk, sb.InoOffset(ino)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for _, tc := range []struct {
+		args   []string
+		prefix string
+		suffix string
+	}{
+		{[]string{"ls", "-l", img, "/d"}, "ufs2: ls: /d/e: damaged filesystem: ", "; check " + img + " with ufs2 fsck\n"},
+		{[]string{"ls", img, "/d/e"}, "ufs2: ls: /d/e: damaged filesystem: ", "; check " + img + " with ufs2 fsck\n"},
+		{[]string{"get", img, "/d", filepath.Join(dir, "out")}, "ufs2: get: /d/e: damaged filesystem: ", "; check " + img + " with ufs2 fsck; copied 1 directory before stopping\n"},
+	} {
+		_, errOut, code := fsckRun(t, bin, tc.args...)
+		if code != 1 || !strings.HasPrefix(errOut, tc.prefix) || !strings.HasSuffix(errOut, tc.suffix) ||
+			packagePrefixRe.MatchString(strings.TrimPrefix(errOut, "ufs2: ")) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("ufs2 %v: exit %d, %q; want 1, %q...%q", tc.args, code, errOut, tc.prefix, tc.suffix)
+		}
+	}
+	// fsck repairs the damage; the image is then clean.
+	if out, errOut, code := fsckRun(t, bin, "fsck", "-y", img); code != 0 {
+		t.Errorf("fsck -y: exit %d\n%s%s", code, out, errOut)
 	}
 	fsckCleanup(t, bin, img)
 }

@@ -352,7 +352,7 @@ func openError(target string, err error) error {
 	case errors.Is(err, ufs.ErrNotUFS2):
 		return exitf(exitMountFailed, "mount: %s: not a UFS2 filesystem (no superblock at 64 KiB, 8 KiB, 0 or 256 KiB); for a partition give PATH@N", target)
 	case errors.Is(err, ufs.ErrCorrupt):
-		return exitf(exitMountFailed, "mount: %v; run ufs2 fsck %s", err, target)
+		return exitf(exitMountFailed, "mount: %s; run ufs2 fsck %s", posixText(err), target)
 	}
 	return exitf(exitMountFailed, "mount: %s", errText(err))
 }

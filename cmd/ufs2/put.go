@@ -128,9 +128,9 @@ func openFSReadWrite(cmd, target string) (*ufs.FS, error) {
 		case errors.Is(err, ufs.ErrNotUFS2):
 			return nil, exitf(1, "%s: %s: not a UFS2 filesystem (no superblock at 64 KiB, 8 KiB, 0 or 256 KiB); for a partition give PATH@N", cmd, target)
 		case errors.Is(err, ufs.ErrCorrupt):
-			return nil, exitf(1, "%s: %v; check %s with ufs2 fsck", cmd, err, target)
+			return nil, exitf(1, "%s: %s; check %s with ufs2 fsck", cmd, posixText(err), target)
 		}
-		return nil, exitf(1, "%s: %s: %v", cmd, target, err)
+		return nil, exitf(1, "%s: %s: %s", cmd, target, posixText(err))
 	}
 	if fsys.ReadOnly() {
 		reason := fsys.ReadOnlyReason()
@@ -154,6 +154,7 @@ var posixTexts = []struct {
 	err  error
 	text string
 }{
+	{ufs.ErrCorrupt, "damaged filesystem"}, // first: its details may wrap others
 	{ufs.ErrNotFound, "No such file or directory"},
 	{ufs.ErrNotDir, "Not a directory"},
 	{ufs.ErrIsDir, "Is a directory"},
@@ -168,6 +169,8 @@ var posixTexts = []struct {
 	{ufs.ErrTooBig, "File too large"},
 	{ufs.ErrInvalid, "Invalid argument"},
 	{ufs.ErrReadOnly, "Read-only file system"},
+	{ufs.ErrNotSupported, "Operation not supported"},
+	{ufs.ErrNoAttr, "Attribute not found"},
 	{os.ErrNotExist, "No such file or directory"},
 	{os.ErrPermission, "Permission denied"},
 }
@@ -225,9 +228,18 @@ var (
 	hardLinkDirRe = regexp.MustCompile(`: hard link to directory \d+`)
 )
 
-// pathText drops the engine's inode numbers from msg: `/a: File exists:
-// "a" in directory 2` is `/a: File exists`.
+// packagePrefixRe finds the package names the project's sentinel errors
+// start with ("ufs: ", "ondisk: "), at the start of msg or of one of its
+// ": "-separated parts.
+var packagePrefixRe = regexp.MustCompile(`(^|: )(?:ufs|ondisk|alloc|blockdev|bcache|softdep|newfs|tools|mount): `)
+
+// pathText drops the engine's inode numbers and the package names from
+// msg: `/a: File exists: "a" in directory 2` is `/a: File exists`.
 func pathText(msg string) string {
+	for m := ""; m != msg; {
+		m = msg
+		msg = packagePrefixRe.ReplaceAllString(msg, "$1")
+	}
 	msg = strings.ReplaceAll(msg, " may not be replaced", "") // follows `"name" in directory N`
 	msg = inDirectoryRe.ReplaceAllString(msg, "")
 	msg = underItselfRe.ReplaceAllString(msg, "a directory cannot move below itself")
@@ -244,7 +256,7 @@ func editError(cmd, target string, err error) error {
 	case errors.As(err, &ee), errors.Is(err, context.Canceled):
 		return err
 	case errors.Is(err, ufs.ErrCorrupt):
-		return exitf(1, "%s: %v; check %s with ufs2 fsck", cmd, err, target)
+		return exitf(1, "%s: %s; check %s with ufs2 fsck", cmd, posixText(err), target)
 	case errors.Is(err, newfs.ErrHost):
 		return exitf(1, "%s: %s", cmd, strings.TrimPrefix(posixText(err), newfs.ErrHost.Error()+": "))
 	}
