@@ -58,7 +58,9 @@ func newfsCommand() *cli.Command {
 			"mke2fs -d and makefs do: files (sparse ones stay sparse), directories,\n" +
 			"symlinks, hard links, devices, fifos, modes, owners, times and extended\n" +
 			"attributes, exactly as ufs2 put; the root directory takes DIR's mode,\n" +
-			"owner and times. /.snap is made unless -n.",
+			"owner and times. /.snap is made unless -n. A DIR that does not fit (blocks\n" +
+			"or inodes, estimated from the host tree) is refused before anything is\n" +
+			"written.",
 		HideHelp:        true, // -h is FreeBSD's avgfpdir
 		HideHelpCommand: true,
 		Flags: []cli.Flag{
@@ -175,6 +177,12 @@ func runNewfs(c *cli.Context) error {
 	if err != nil {
 		cleanup()
 		return newfsError(target, err)
+	}
+	if from != "" {
+		if err := checkFromFits(l, target, from); err != nil {
+			cleanup()
+			return err
+		}
 	}
 	if !created && !c.Bool("F") {
 		if err := checkOverwrite(dev, target, path, part); err != nil {
@@ -488,6 +496,23 @@ func expandNumber(s string) (int64, error) {
 		return 0, fmt.Errorf("%q: too large", s)
 	}
 	return v << shift, nil
+}
+
+// checkFromFits refuses, before anything is written, a filesystem of
+// layout l too small for --from DIR (tools.EstimateTree; the copy may use
+// the minfree reserve, as makefs does).
+func checkFromFits(l *newfs.Layout, target, dir string) error {
+	sb := l.SB
+	u, err := tools.EstimateTree(dir, int64(sb.Bsize), int64(sb.Fsize))
+	if err != nil {
+		return exitf(1, "newfs: --from %s", strings.TrimPrefix(posixText(err), newfs.ErrHost.Error()+": "))
+	}
+	free := int64(sb.Blkstofrags(sb.Cstotal.Nbfree)) + sb.Cstotal.Nffree
+	if u.Frags <= free && u.Inodes <= sb.Cstotal.Nifree {
+		return nil
+	}
+	return exitf(1, "newfs: %s: %s needs about %s and %d inodes; a filesystem of %s holds %s and %d inodes; nothing was written (for a new image, without -s newfs sizes it)",
+		target, dir, humanSize(u.Frags*int64(sb.Fsize)), u.Inodes, humanSize(l.MediaSize), humanSize(free*int64(sb.Fsize)), sb.Cstotal.Nifree)
 }
 
 // sizeFromTree picks the size of a new image for newfs --from DIR without

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/ufs2/ufs2/internal/testutil"
+	"github.com/ufs2/ufs2/newfs"
 	"github.com/ufs2/ufs2/ondisk"
 )
 
@@ -385,4 +387,52 @@ func TestNewfsFromSizes(t *testing.T) {
 		t.Fatalf("get: exit %d: %s", code, errOut)
 	}
 	testutil.AssertSameTree(t, src, out, testutil.ContentOnly())
+}
+
+// TestNewfsFromTooSmall: --from a tree larger than the filesystem -s asks
+// for is refused before anything is written, with the numbers.
+func TestNewfsFromTooSmall(t *testing.T) {
+	bin := ufs2Binary(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 40<<20)
+	for i := range data {
+		data[i] = byte(i ^ i>>11)
+	}
+	if err := os.WriteFile(filepath.Join(src, "big"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, existing := range []bool{false, true} {
+		img := filepath.Join(dir, fmt.Sprintf("small-%v.img", existing))
+		args := []string{"newfs", "--from", src, "-s", "32m", img}
+		var before []byte
+		if existing {
+			before = bytes.Repeat([]byte("old "), 8<<20)
+			if err := os.WriteFile(img, before, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			args = []string{"newfs", "--from", src, img}
+		}
+		_, errOut, code := fsckRun(t, bin, args...)
+		l, err := newfs.Compute(newfs.DefaultParams(), 32<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		free := (int64(l.SB.Blkstofrags(l.SB.Cstotal.Nbfree)) + l.SB.Cstotal.Nffree) * int64(l.SB.Fsize)
+		want := fmt.Sprintf("ufs2: newfs: %s: %s needs about 40.0 MiB and 2 inodes; a filesystem of 32.0 MiB holds %s and %d inodes; nothing was written (for a new image, without -s newfs sizes it)\n",
+			img, src, humanSize(free), l.SB.Cstotal.Nifree)
+		if code != 1 || errOut != want {
+			t.Errorf("existing %v: exit %d, %q; want 1, %q", existing, code, errOut, want)
+		}
+		got, err := os.ReadFile(img)
+		switch {
+		case existing && !bytes.Equal(got, before):
+			t.Errorf("the refused newfs changed %s", img)
+		case !existing && !errors.Is(err, os.ErrNotExist):
+			t.Errorf("the refused newfs left %s: %v", img, err)
+		}
+	}
 }

@@ -211,14 +211,15 @@ func TestNewfsFromRejects(t *testing.T) {
 			t.Errorf("--from %s left an image", from)
 		}
 	}
-	// Too small: the image made for the run goes again.
+	// Too small: refused before the image is made (TestNewfsFromTooSmall
+	// has the message).
 	big := t.TempDir()
 	if err := os.WriteFile(filepath.Join(big, "f"), bytes.Repeat([]byte{1}, 40<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	img := filepath.Join(dir, "small")
 	out, code := runCLI(t, "--from", big, "-s", "32m", img)
-	if code != 1 || !strings.Contains(out, "No space left on device") {
+	if code != 1 || !strings.Contains(out, "needs about 40.0 MiB") {
 		t.Errorf("40 MiB into 32 MiB: exit %d, %q", code, out)
 	}
 	if _, err := os.Stat(img); err == nil {
