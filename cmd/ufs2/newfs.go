@@ -243,12 +243,15 @@ func runNewfs(c *cli.Context) error {
 
 // checkOverwrite refuses to format over a filesystem dev already holds
 // unless the user, asked on a terminal, says yes (mke2fs's check; -F skips
-// it). blkid -p is asked too, for a whole file or device, about what our
-// own probe does not know.
+// it). blkid -p is asked too about what our own probe does not know.
 func checkOverwrite(dev blockdev.Device, target, path string, part int) error {
 	found, ok := probeFS(dev)
-	if !ok && part == 0 {
+	switch {
+	case ok:
+	case part == 0:
 		found, ok = blkidProbe(path)
+	default:
+		found, ok = blkidProbeDevice(dev)
 	}
 	if !ok {
 		return nil

@@ -436,3 +436,54 @@ func TestNewfsFromTooSmall(t *testing.T) {
 		}
 	}
 }
+
+// TestNewfsExistingPartition: the check looks inside PATH@N, with our own
+// probe and with blkid (a swap signature in partition 1), and at the
+// partition table of the whole image.
+func TestNewfsExistingPartition(t *testing.T) {
+	testutil.RequireTool(t, "mkswap", "util-linux")
+	testutil.RequireTool(t, "blkid", "util-linux")
+	bin := ufs2Binary(t)
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk.img")
+	const start, size = 1 << 20, 32 << 20
+	disk := make([]byte, 64<<20)
+	e := disk[446:]
+	e[4] = 0x83 // Linux
+	binary.LittleEndian.PutUint32(e[8:], start/512)
+	binary.LittleEndian.PutUint32(e[12:], size/512)
+	disk[510], disk[511] = 0x55, 0xaa
+	swap := filepath.Join(dir, "swap")
+	if err := os.WriteFile(swap, make([]byte, size), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mkswap", swap).CombinedOutput(); err != nil {
+		t.Fatalf("mkswap: %v\n%s", err, out)
+	}
+	sw, err := os.ReadFile(swap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(disk[start:], sw)
+	if err := os.WriteFile(img, disk, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ target, want string }{
+		{img + "@1", "ufs2: newfs: " + img + "@1 holds a swap signature (blkid -p); give -F to make a new filesystem over it\n"},
+		{img, "ufs2: newfs: " + img + " holds a dos partition table (blkid -p); give -F to make a new filesystem over it\n"},
+	} {
+		if _, errOut, code := fsckRun(t, bin, "newfs", tc.target); code != 1 || errOut != tc.want {
+			t.Errorf("newfs %s: exit %d, %q; want 1, %q", filepath.Base(tc.target), code, errOut, tc.want)
+		}
+	}
+	if got, _ := os.ReadFile(img); !bytes.Equal(got, disk) {
+		t.Fatal("a refused newfs changed the image")
+	}
+	if _, errOut, code := fsckRun(t, bin, "newfs", "-F", img+"@1"); code != 0 {
+		t.Fatalf("newfs -F %s@1: %s", img, errOut)
+	}
+	fsckCleanup(t, bin, img+"@1")
+	if _, errOut, code := fsckRun(t, bin, "newfs", img+"@1"); code != 1 || !strings.Contains(errOut, "@1 holds a UFS2 filesystem; give -F") {
+		t.Errorf("newfs over the new UFS2 in partition 1: exit %d, %q", code, errOut)
+	}
+}

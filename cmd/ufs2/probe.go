@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/ufs2/ufs2/internal/blockdev"
 	"github.com/ufs2/ufs2/ondisk"
 )
 
@@ -22,15 +23,20 @@ type foundFS struct {
 	Type       string // "UFS2", "UFS1", "ext4", or blkid's TYPE
 	Label      string // volume label, if any
 	LastMount  string // where it was last mounted, if recorded
+	Kind       string // "" for a filesystem, "signature" or "partition table" (blkid)
 	DetectedBy string // "" for our own probe, "blkid" for blkid -p
 }
 
 // String is the phrase used in newfs's messages: "a UFS2 filesystem
 // (label root, last mounted on /mnt)".
 func (f foundFS) String() string {
-	s := article(f.Type) + " " + f.Type + " filesystem"
+	kind := f.Kind
+	if kind == "" {
+		kind = "filesystem"
+	}
+	s := article(f.Type) + " " + f.Type + " " + kind
 	if f.DetectedBy == "blkid" {
-		s = article(f.Type) + " " + f.Type + " signature (blkid -p)"
+		s += " (blkid -p)"
 	}
 	var extra []string
 	if f.Label != "" {
@@ -143,11 +149,38 @@ func blkidProbe(path string) (found foundFS, ok bool) {
 	if typ == "" {
 		// A partition table has PTTYPE and no TYPE.
 		if pt := vals["PTTYPE"]; pt != "" {
-			return foundFS{Type: pt + " partition table", DetectedBy: "blkid"}, true
+			return foundFS{Type: pt, Kind: "partition table", DetectedBy: "blkid"}, true
 		}
 		return foundFS{}, false
 	}
-	return foundFS{Type: typ, Label: vals["LABEL"], DetectedBy: "blkid"}, true
+	return foundFS{Type: typ, Kind: "signature", Label: vals["LABEL"], DetectedBy: "blkid"}, true
+}
+
+// blkidProbeDevice is blkidProbe for a device blkid cannot open by name
+// (a partition PATH@N inside an image): a sparse copy of its first 4 MiB
+// and last 1 MiB, where signatures live, is probed instead.
+func blkidProbeDevice(dev blockdev.Device) (foundFS, bool) {
+	size := dev.Size()
+	f, err := os.CreateTemp("", "ufs2-newfs-probe-")
+	if err != nil {
+		return foundFS{}, false
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if f.Truncate(size) != nil {
+		return foundFS{}, false
+	}
+	buf := make([]byte, 1<<20)
+	for _, start := range []int64{0, 1 << 20, 2 << 20, 3 << 20, size - 1<<20} {
+		if start < 0 || start >= size {
+			continue
+		}
+		n, _ := dev.ReadAt(buf[:min(int64(len(buf)), size-start)], start)
+		if _, err := f.WriteAt(buf[:n], start); err != nil {
+			return foundFS{}, false
+		}
+	}
+	return blkidProbe(f.Name())
 }
 
 // isTerminal reports whether f is a terminal (TCGETS works on it), as
