@@ -17,9 +17,9 @@ func init() {
 		Description: "Sets the mode of each PATH (following a final symlink) in the filesystem on\n" +
 			"TARGET. MODE is octal (0755, 4755) or symbolic as for chmod(1): clauses\n" +
 			"[ugoa][+-=][rwxXst] separated by commas (u+x,g-w,o=r), or =u, =g, =o to\n" +
-			"copy bits; without u, g, o or a the umask's bits are left alone. A MODE that\n" +
-			"starts with '-' needs '--' before it. -R changes everything below each\n" +
-			"directory too, skipping symlinks.",
+			"copy bits; without u, g, o or a the umask's bits are left alone. Options go\n" +
+			"before TARGET, so a MODE such as -w needs no '--'. -R changes everything\n" +
+			"below each directory too, skipping symlinks.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "R", Usage: "change directories and their contents"},
 		},

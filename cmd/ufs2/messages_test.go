@@ -48,6 +48,7 @@ func TestMessagesSpeakOfPaths(t *testing.T) {
 		{[]string{"ln", "-s", img, "x", "/a/b/f"}, 1, "ln: /a/b/f: File exists"},
 		{[]string{"chmod", img, "u+q", "/a"}, 1, `chmod: invalid file mode: "u+q": bad permissions "q": use r w x X s t, or one of u g o`},
 		{[]string{"chmod", img, "0755", "/nope"}, 1, "chmod: /nope: No such file or directory"},
+		{[]string{"chmod", img, "-w", "/a/b"}, 0, ""},
 		{[]string{"chown", img, "no-such-user-here", "/a"}, 1, `chown: invalid owner: unknown user "no-such-user-here"`},
 		{[]string{"put", img, host, "/nope/x"}, 1, "put: /nope: No such file or directory; nothing was copied"},
 		{[]string{"ls", img, "/nope"}, 1, "ls: /nope: No such file or directory"},
