@@ -233,7 +233,8 @@ func Rename(fsys *ufs.FS, src, dst string) error {
 
 // Link makes dst a new hard link to src (not following a final symlink of
 // src: the link itself gets the new name); into dst when dst is an
-// existing directory. An existing dst gives ufs.ErrExist.
+// existing directory. An existing dst gives ufs.ErrExist; a directory src
+// gives ufs.ErrIsDir, as FreeBSD's ln reports it (link(2) says EPERM).
 func Link(fsys *ufs.FS, src, dst string) error {
 	src = cleanPath(src)
 	ino, err := fsys.Namei(src)
