@@ -142,6 +142,7 @@ func runNewfs(c *cli.Context) error {
 	opts := blockdev.Options{}
 	_, serr := os.Stat(path)
 	missing := errors.Is(serr, fs.ErrNotExist) && part == 0
+	sizedForTree := false // the size was chosen to hold --from DIR
 	if missing && !sizeGiven {
 		if from == "" {
 			return exitf(1, "newfs: %s does not exist; give its size with -s (as -s 10g) to create it, or --from DIR to size it from a tree", target)
@@ -150,7 +151,7 @@ func runNewfs(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		p.Size, sizeGiven = size, true
+		p.Size, sizeGiven, sizedForTree = size, true, true
 		fmt.Fprintf(os.Stderr, "ufs2: newfs: making %s %s, large enough for %s\n", target, humanSize(size), from)
 	}
 	if sizeGiven {
@@ -178,7 +179,7 @@ func runNewfs(c *cli.Context) error {
 		cleanup()
 		return newfsError(target, err)
 	}
-	if from != "" {
+	if from != "" && !sizedForTree {
 		if err := checkFromFits(l, target, from); err != nil {
 			cleanup()
 			return err
