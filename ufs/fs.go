@@ -347,6 +347,19 @@ func (fs *FS) Superblock() ondisk.Superblock {
 	return c
 }
 
+// SetMountPoint records dir as fs_fsmnt, where the filesystem was last
+// mounted, as FreeBSD's ffs_mount does (truncated to MAXMNTLEN-1 bytes);
+// the next superblock write takes it to the disk. Read-only: nothing.
+func (fs *FS) SetMountPoint(dir string) {
+	if fs.ro || fs.alloc == nil {
+		return
+	}
+	fs.alloc.Locked(func(sb *ondisk.Superblock, _ []ondisk.Csum) {
+		sb.Fsmnt = [ondisk.MaxMntLen]byte{}
+		copy(sb.Fsmnt[:ondisk.MaxMntLen-1], dir)
+	})
+}
+
 // SuperblockLocation is the byte offset the superblock was read from.
 func (fs *FS) SuperblockLocation() int64 { return fs.sbLoc }
 

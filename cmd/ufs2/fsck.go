@@ -178,9 +178,3 @@ func fsckAction(c *cli.Context) error {
 	}
 	return nil
 }
-
-// isTerminal reports whether f is a character device such as a terminal.
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
