@@ -276,7 +276,11 @@ type Deps struct {
 	cgOff map[int64]ondisk.Cg // cylinder-group buffer offsets
 
 	roundMu sync.Mutex // one round at a time
-	cbMu    sync.Mutex // one run of the callbacks at a time
+	// roundsBegun numbers the rounds as they begin; roundsDone is the
+	// number of the last one ended (rounds run one at a time). Guarded by
+	// mu.
+	roundsBegun, roundsDone uint64
+	cbMu                    sync.Mutex // one run of the callbacks at a time
 
 	// mu protects everything below and every item, inode state and
 	// buffer record. Never held across I/O or a Host call.

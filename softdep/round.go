@@ -21,15 +21,30 @@ func (d *Deps) Round() error {
 
 // round is Round with roundMu held; it returns what it freed.
 func (d *Deps) round() (blocks, inodes int, err error) {
+	d.mu.Lock()
+	d.roundsBegun++
+	me := d.roundsBegun
+	d.mu.Unlock()
+	flushed := false
+	defer func() {
+		if flushed {
+			d.mu.Lock()
+			d.roundsDone = me
+			d.mu.Unlock()
+		}
+	}()
 	var errs []error
 	if perr := d.host.PushGroups(); perr != nil {
 		errs = append(errs, perr)
 	}
-	if werr := d.cache.WriteDirty(); werr != nil {
+	werr := d.cache.WriteDirty()
+	if werr != nil {
 		errs = append(errs, werr)
 	}
 	if serr := d.syncDevice(); serr != nil {
 		errs = append(errs, serr)
+	} else {
+		flushed = werr == nil
 	}
 	blocks, inodes, ferr := d.runFrees()
 	if ferr != nil {

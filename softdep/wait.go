@@ -21,11 +21,19 @@ import (
 func (d *Deps) waitFor(what string, force bool, left func() int) error {
 	last := -1
 	stall := 0
+	d.mu.Lock()
+	entry := d.roundsBegun
+	d.mu.Unlock()
 	for i := 0; ; i++ {
 		d.mu.Lock()
 		n := left()
+		// With force, a round begun after the call must have ended: its
+		// flush covers what was written before the call around the
+		// dependencies (overwrites in place); a shared round begun
+		// earlier may not.
+		flushed := d.roundsDone > entry
 		d.mu.Unlock()
-		if n == 0 && (!force || i > 0) {
+		if n == 0 && (!force || flushed) {
 			return nil
 		}
 		if last >= 0 && n >= last {
@@ -43,10 +51,25 @@ func (d *Deps) waitFor(what string, force bool, left func() int) error {
 		if stall > 2 {
 			time.Sleep(min(time.Duration(stall)*time.Millisecond, stallPause))
 		}
-		if err := d.Round(); err != nil {
+		if err := d.shareRound(); err != nil {
 			return err
 		}
 	}
+}
+
+// shareRound runs a round, or, when another is already running, waits for
+// that one to end instead (group commit: concurrent fsyncs share its device
+// flush). A round begun before the caller's change may not carry it, so
+// the caller looks again and comes back for a round of its own if needed.
+func (d *Deps) shareRound() error {
+	if d.roundMu.TryLock() {
+		defer d.roundMu.Unlock()
+		_, _, err := d.round()
+		return err
+	}
+	d.roundMu.Lock()
+	d.roundMu.Unlock()
+	return nil
 }
 
 // stallPause is the longest pause between two rounds of a wait that is
