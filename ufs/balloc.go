@@ -329,15 +329,23 @@ func (fs *FS) ballocIndir(ip *Inode, lbn ondisk.Lbn) (ondisk.Frag, bool, error) 
 			fs.dirBlocksChanged(ip, lbn)
 			b.Lock()
 			ondisk.SetIndirPtr(b.Data(), idx[depth], nb)
-			err = fs.cache.MarkDirty(b)
+			if err := fs.cache.MarkDirty(b); err != nil {
+				// Undone like every other failure here: the pointer,
+				// the data block, and the indirect blocks made above.
+				ondisk.SetIndirPtr(b.Data(), idx[depth], 0)
+				b.Unlock()
+				fs.cache.Release(b)
+				d.Blocks -= btodb(bsize)
+				if ferr := fs.freeNow(ip.ino, nb, bsize); ferr != nil {
+					fs.log.Error("returning a data block", "ino", ip.ino, "err", ferr)
+				}
+				return fail(err)
+			}
 			if fs.sd != nil {
 				fs.sd.NewBlock(softdep.Slot{Ino: ip.ino, Kind: softdep.SlotInBlock, Index: idx[depth], Block: parent}, nb, int(bsize), fs.blkVer(nb), false, cover)
 			}
 			b.Unlock()
 			fs.cache.Release(b)
-			if err != nil {
-				return 0, false, err
-			}
 			return nb, true, nil
 		}
 		if child == 0 {
