@@ -133,7 +133,7 @@ func writeFileSync(p string, buf []byte, n int) error {
 }
 
 // newImageDensity is newImage with newfs -i density (0: the default).
-func newImageDensity(t *testing.T, size int64, density int) string {
+func newImageDensity(t testing.TB, size int64, density int) string {
 	t.Helper()
 	img := filepath.Join(t.TempDir(), "ufs2.img")
 	dev, err := blockdev.Open(img, blockdev.Options{Create: true, CreateSize: size})
