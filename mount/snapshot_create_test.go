@@ -30,6 +30,9 @@ func TestCreateSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := fsys.Mkdir(fsys.Root(), ".snap", 0o775, 0, 5); err != nil {
+		t.Fatal(err)
+	}
 	files := map[string][]byte{}
 	for i, n := range []int{0, 100, 5000, 40000, 300000, 3 << 20} {
 		name := "f" + strings.Repeat("x", i)
@@ -130,6 +133,73 @@ func TestCreateSnapshot(t *testing.T) {
 	// Free in the frozen image: what is free now plus the snapshot's own.
 	if got, want := frozen.Statfs().Bfree, live.Statfs().Bfree+st.Blocks*512/uint64(sb.Fsize); got != want {
 		t.Errorf("the snapshot's image has %d free fragments, want %d (free now plus the snapshot's)", got, want)
+	}
+}
+
+// TestDeleteSnapshot: deleting the snapshot gives back exactly what it
+// held, leaves the image clean (ours and FreeBSD's fsck) and writable.
+func TestDeleteSnapshot(t *testing.T) {
+	img := newImage(t, 64<<20)
+	open := func(o ufs.Options) *ufs.FS {
+		t.Helper()
+		dev, err := blockdev.Open(img, blockdev.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fsys, err := ufs.Open(dev, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fsys
+	}
+	fsys := open(ufs.Options{})
+	if _, err := fsys.Mkdir(fsys.Root(), ".snap", 0o775, 0, 5); err != nil {
+		t.Fatal(err)
+	}
+	ino, err := fsys.Create(fsys.Root(), "f", 0o644, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fsys.WriteAt(ino, bytes.Repeat([]byte("x"), 1<<20), 0); err != nil {
+		t.Fatal(err)
+	}
+	before := fsys.Statfs()
+	if _, err := fsys.CreateSnapshot("s"); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fsys = open(ufs.Options{})
+	if !fsys.ReadOnly() {
+		t.Error("a filesystem with a snapshot opened read-write without SnapshotAdmin")
+	}
+	fsys.Close()
+
+	fsys = open(ufs.Options{SnapshotAdmin: true})
+	if _, err := fsys.Create(fsys.Root(), "g", 0o644, 0, 0); err == nil {
+		t.Error("SnapshotAdmin allowed a write other than a deletion")
+	}
+	if err := fsys.DeleteSnapshot("nope"); err == nil {
+		t.Error("deleting an unknown snapshot succeeded")
+	}
+	if err := fsys.DeleteSnapshot("s"); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkImage(t, img)
+	if fb := os.Getenv("FBSD_TOOLS"); fb != "" {
+		checkWithFreeBSD(t, fb, img)
+	}
+	fsys = open(ufs.Options{})
+	defer fsys.Close()
+	if fsys.ReadOnly() {
+		t.Fatalf("read-only after the snapshot's deletion: %s", fsys.ReadOnlyReason())
+	}
+	if after := fsys.Statfs(); after.Bfree != before.Bfree || after.Ffree != before.Ffree {
+		t.Errorf("after the deletion %d free fragments, %d free inodes; before the snapshot %d, %d", after.Bfree, after.Ffree, before.Bfree, before.Ffree)
 	}
 }
 

@@ -30,6 +30,10 @@ type Options struct {
 	// for features this code does not maintain and for a truncated
 	// device stand.
 	Force bool
+	// SnapshotAdmin opens read-write a filesystem refused only because it
+	// holds snapshots, for deleting them (DeleteSnapshot): every other
+	// write is refused while a snapshot remains.
+	SnapshotAdmin bool
 	// Logger receives warnings and debug messages; nil discards them.
 	Logger *slog.Logger
 	// CacheBytes bounds the buffer cache's clean buffers; 0 means
@@ -191,7 +195,7 @@ func Open(dev blockdev.Device, opts Options) (*FS, error) {
 
 	fs.ro = opts.ReadOnly || dev.ReadOnly()
 	if !fs.ro {
-		why, fsckOnly := writeRefusal(sb, dev.Size())
+		why, fsckOnly := writeRefusalFor(sb, dev.Size(), opts.SnapshotAdmin)
 		switch {
 		case why == "":
 		case fsckOnly && opts.Force:
@@ -202,6 +206,9 @@ func Open(dev blockdev.Device, opts Options) (*FS, error) {
 			fs.roReason = why
 			fs.roFsck = fsckOnly
 			log.Warn("opening read-only", "dev", dev.Name(), "reason", why)
+		}
+		if !fs.ro && snapshotCount(sb) > 0 {
+			fs.frozen.Store(true) // SnapshotAdmin: deletions only
 		}
 	}
 	fs.cache = bcache.New(dev, bcache.Options{MaxBytes: opts.CacheBytes, ReadOnly: fs.ro, Logger: log})
@@ -283,6 +290,12 @@ func WriteRefusal(sb *ondisk.Superblock, devSize int64) string {
 // removes (FS_NEEDSFSCK, or not clean without soft updates): those
 // Options.Force overrides, as FreeBSD's mount -f does.
 func writeRefusal(sb *ondisk.Superblock, devSize int64) (why string, fsckOnly bool) {
+	return writeRefusalFor(sb, devSize, false)
+}
+
+// writeRefusalFor is writeRefusal, leaving out the snapshots when
+// snapshotAdmin (Options.SnapshotAdmin).
+func writeRefusalFor(sb *ondisk.Superblock, devSize int64, snapshotAdmin bool) (why string, fsckOnly bool) {
 	var reasons []string
 	fsckOnly = true
 	other := func(r string) {
@@ -295,7 +308,7 @@ func writeRefusal(sb *ondisk.Superblock, devSize int64) (why string, fsckOnly bo
 	if sb.Flags&ondisk.FSGjournal != 0 {
 		other("it uses gjournal (FS_GJOURNAL), which this program does not maintain")
 	}
-	if n := snapshotCount(sb); n > 0 {
+	if n := snapshotCount(sb); n > 0 && !snapshotAdmin {
 		// Every write would have to copy the old contents into the
 		// snapshots first; without that they would silently change.
 		other(fmt.Sprintf("it holds %d snapshot(s) (fs_snapinum), which this version cannot keep frozen while writing; mount it read-only, or remove the snapshots on FreeBSD first", n))

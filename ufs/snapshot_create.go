@@ -380,3 +380,114 @@ func (fs *FS) currentCgs() ([]*ondisk.CylGroup, error) {
 	}
 	return cgs, nil
 }
+
+// DeleteSnapshot removes the snapshot called name, as FreeBSD's
+// ffs_snapremove does for the last snapshot: it leaves fs_snapinum, its
+// BLK_NOCOPY and BLK_SNAP pointers are cleared and its flag dropped (a
+// sparse regular file), and its name is removed, which frees its blocks.
+// No other snapshot can need them: this version keeps one at most. The FS
+// is opened with Options.SnapshotAdmin (or has just taken the snapshot);
+// with no snapshot left, it may be written again.
+func (fs *FS) DeleteSnapshot(name string) error {
+	if err := fs.checkOpen(); err != nil {
+		return err
+	}
+	if fs.ro {
+		return ErrReadOnly
+	}
+	s, err := fs.SnapshotByName(name)
+	if err != nil {
+		return err
+	}
+	if n := snapshotCount(fs.sb); n > 1 {
+		return fmt.Errorf("%w: the filesystem holds %d snapshots; this version deletes a snapshot only when it is the only one (delete them on FreeBSD)", ErrInvalid, n)
+	}
+	dir, err := fs.Lookup(fs.Root(), ".snap")
+	if err != nil {
+		return fmt.Errorf("/.snap: %w", err)
+	}
+	// The list first: a crash after it leaves a flagged file fsck accepts.
+	fs.alloc.Locked(func(sb *ondisk.Superblock, _ []ondisk.Csum) {
+		for i, n := range sb.Snapinum {
+			if n == uint32(s.Ino) {
+				sb.Snapinum[i] = 0
+			}
+		}
+	})
+	if err := fs.writeSuperblock(); err != nil {
+		return err
+	}
+	if err := fs.unsnapshot(s.Ino); err != nil {
+		return err
+	}
+	fs.frozen.Store(snapshotCount(fs.sb) > 0)
+	return fs.Unlink(dir, s.Name)
+}
+
+// unsnapshot makes snapshot file ino a plain sparse file: every pointer
+// below fs_frag (BLK_NOCOPY, BLK_SNAP) becomes a hole, the flag goes.
+func (fs *FS) unsnapshot(ino ondisk.Ino) error {
+	ip, err := fs.OpenInode(ino)
+	if err != nil {
+		return err
+	}
+	defer ip.Release()
+	ip.mu.Lock()
+	defer ip.mu.Unlock()
+	sb := fs.sb
+	frag := ondisk.Frag(sb.Frag)
+	special := func(p ondisk.Frag) bool { return p > 0 && p < frag }
+	for i, p := range ip.din.Db {
+		if special(p) {
+			ip.din.Db[i] = 0
+		}
+	}
+	var walk func(p ondisk.Frag, level int) error
+	walk = func(p ondisk.Frag, level int) error {
+		if p == 0 {
+			return nil
+		}
+		if !fs.validRange(p, int64(sb.Frag)) || sb.Fragnum(p) != 0 {
+			return fs.corrupt(corruptf("snapshot inode %d: indirect block pointer %d is outside the data area", ino, p))
+		}
+		b, err := fs.cache.Get(sb.FragOffset(p), int(sb.Bsize))
+		if err != nil {
+			return err
+		}
+		b.Lock()
+		var children []ondisk.Frag
+		changed := false
+		for i := range int(sb.Nindir) {
+			q := ondisk.IndirPtr(b.Data(), i)
+			switch {
+			case special(q):
+				ondisk.SetIndirPtr(b.Data(), i, 0)
+				changed = true
+			case q != 0 && level > 0:
+				children = append(children, q)
+			}
+		}
+		if changed {
+			err = fs.cache.MarkDirty(b)
+		}
+		b.Unlock()
+		fs.cache.Release(b)
+		if err != nil {
+			return err
+		}
+		for _, q := range children {
+			if err := walk(q, level-1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for level, p := range ip.din.Ib {
+		if err := walk(p, level); err != nil {
+			return err
+		}
+	}
+	ip.din.Flags &^= ondisk.SFSnapshot
+	fs.stamp().setC(&ip.din)
+	return fs.iupdate(ip, orderDelayed)
+}

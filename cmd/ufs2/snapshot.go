@@ -18,14 +18,16 @@ func init() {
 	register(withDoc(&cli.Command{
 		Name:      "snapshot",
 		Usage:     "take and list snapshots of an unmounted UFS2 filesystem (FreeBSD mksnap_ffs)",
-		ArgsUsage: "create TARGET NAME | list [--json] TARGET",
+		ArgsUsage: "create TARGET NAME | list [--json] TARGET | delete TARGET NAME",
 		Description: "create takes a snapshot of the filesystem on TARGET as /.snap/NAME,\n" +
 			"in FreeBSD's form (its fsck_ffs and kernel accept it): a frozen copy\n" +
 			"of the filesystem as it is now, which read-only commands read with\n" +
 			"--snapshot NAME. This version has no copy-on-write yet, so a\n" +
 			"filesystem holding a snapshot is read-only here from then on (FreeBSD\n" +
 			"writes it as usual). list prints each snapshot's name, inode, creation\n" +
-			"time and the blocks it holds; --json as a JSON array.",
+			"time and the blocks it holds; --json as a JSON array. delete removes\n" +
+			"the snapshot and gives back the blocks it held; with none left the\n" +
+			"filesystem is writable here again.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "list: print JSON"},
 		},
@@ -35,6 +37,7 @@ func init() {
 			{"ufs2 snapshot create disk.img before-upgrade", "Freeze the filesystem on disk.img as /.snap/before-upgrade."},
 			{"ufs2 snapshot list disk.img", "List the snapshots on disk.img."},
 			{"ufs2 ls --snapshot before-upgrade disk.img /etc", "Read /etc as it was when the snapshot was taken."},
+			{"ufs2 snapshot delete disk.img before-upgrade", "Remove the snapshot and free what it held."},
 		},
 		Exit:    "0 on success, 1 when TARGET cannot be read or written or the snapshot cannot be taken, 64 for a bad command line.",
 		SeeAlso: []string{"ufs2-ls(8)", "ufs2-fsck(8)", "mksnap_ffs(8)"},
@@ -54,7 +57,7 @@ func snapshotAction(c *cli.Context) error {
 		args = append(args, a)
 	}
 	if len(args) == 0 {
-		return exitf(exitUsage, "snapshot: want create TARGET NAME or list TARGET; see ufs2 snapshot --help")
+		return exitf(exitUsage, "snapshot: want create TARGET NAME, list TARGET or delete TARGET NAME; see ufs2 snapshot --help")
 	}
 	switch args[0] {
 	case "create":
@@ -65,13 +68,18 @@ func snapshotAction(c *cli.Context) error {
 			return exitf(exitUsage, "snapshot create: --json is for list")
 		}
 		return snapshotCreate(args[1], args[2])
+	case "delete":
+		if len(args) != 3 {
+			return exitf(exitUsage, "snapshot delete: want TARGET NAME; see ufs2 snapshot --help")
+		}
+		return snapshotDelete(args[1], args[2])
 	case "list":
 		if len(args) != 2 {
 			return exitf(exitUsage, "snapshot list: want TARGET; see ufs2 snapshot --help")
 		}
 		return snapshotList(args[1], asJSON)
 	}
-	return exitf(exitUsage, "snapshot: unknown action %q: want create or list", args[0])
+	return exitf(exitUsage, "snapshot: unknown action %q: want create, list or delete", args[0])
 }
 
 func snapshotCreate(target, name string) error {
@@ -191,4 +199,36 @@ func openFSFor(cmd, target, snap string) (*ufs.FS, error) {
 		return nil, exitf(1, "%s: snapshot %s of %s: %v", cmd, snap, target, err)
 	}
 	return fsys, nil
+}
+
+func snapshotDelete(target, name string) error {
+	dev, err := blockdev.Open(target, blockdev.Options{})
+	if err != nil {
+		if errors.Is(err, blockdev.ErrMounted) {
+			return exitf(1, "snapshot delete: %v; unmount it first", err)
+		}
+		return exitf(1, "snapshot delete: %v", err)
+	}
+	fsys, err := ufs.Open(dev, ufs.Options{SnapshotAdmin: true})
+	if err != nil {
+		dev.Close()
+		return exitf(1, "snapshot delete: %s: %v", target, err)
+	}
+	if fsys.ReadOnly() {
+		reason := fsys.ReadOnlyReason()
+		fsys.Close()
+		return exitf(1, "snapshot delete: %s: cannot write: %s", target, reason)
+	}
+	err = fsys.DeleteSnapshot(name)
+	cerr := fsys.Close()
+	switch {
+	case errors.Is(err, ufs.ErrNotFound):
+		return exitf(1, "snapshot delete: %s has no snapshot %q; ufs2 snapshot list %s shows those it has", target, name, target)
+	case err != nil:
+		return exitf(1, "snapshot delete: %s: %v", target, err)
+	case cerr != nil:
+		return exitf(1, "snapshot delete: %s: closing: %v", target, cerr)
+	}
+	fmt.Printf("%s: snapshot %s deleted\n", target, name)
+	return nil
 }

@@ -58,6 +58,13 @@ func TestSnapshotCommand(t *testing.T) {
 	if out := must(1, "snapshot", "create", img, "two"); !strings.Contains(out, "snapshot") {
 		t.Errorf("second snapshot: %q", out)
 	}
+	must(1, "snapshot", "delete", img, "two")
+	must(0, "snapshot", "delete", img, "one")
+	if out := must(0, "snapshot", "list", img); strings.Contains(out, "one") {
+		t.Errorf("snapshot list after delete: %q", out)
+	}
+	must(0, "put", img, src, "/again.txt") // writable again
+	must(0, "fsck", "-n", "-f", img)
 	must(64, "snapshot", "bogus", img)
 	must(64, "snapshot", "create", img)
 	must(64, "fsck", "-y", "--snapshot", "one", img)
