@@ -143,7 +143,9 @@ func TestFuzzMetadata(t *testing.T) {
 		if after != nil && !bytes.Equal(after, b) {
 			t.Fatalf("%s: fsck -n wrote to the image", name)
 		}
-		_ = rep
+		if rep != nil && rep.refusedWrites != 0 {
+			t.Errorf("%s: fsck -n tried %d writes\n%s", name, rep.refusedWrites, out)
+		}
 		fixed := b
 		var yout string
 		ok := false

@@ -1,0 +1,116 @@
+package fsck
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/ufs2/ufs2/internal/blockdev"
+	"github.com/ufs2/ufs2/newfs"
+	"github.com/ufs2/ufs2/ondisk"
+	"github.com/ufs2/ufs2/ufs"
+)
+
+// TestSizeCutPastIndirect: an indirect block whose pointers are all gone
+// leaves a file whose size reaches past its last block in use. fsck_ffs
+// cuts the size (FILE SIZE BEYOND END OF ALLOCATED FILE) and keeps the
+// indirect pointers past the new end, so the next run clears the whole
+// file as UNKNOWN FILE TYPE. One -y must do it all: the size cut, the
+// indirect blocks past it given back and their pointers zeroed (in the
+// inode, and in a double indirect block kept), the block count lowered;
+// a check after it finds nothing, and the blocks before the cut read as
+// they were written.
+func TestSizeCutPastIndirect(t *testing.T) {
+	const bsize = 4096
+	nindir := int64(bsize / 8)
+	mem := blockdev.NewMem(24 << 20)
+	p := newfs.DefaultParams()
+	p.Bsize, p.Fsize = bsize, 512
+	if _, err := newfs.Format(context.Background(), mem, p); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := ufs.Open(mem, ufs.Options{Async: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type file struct {
+		name   string
+		blocks int64
+		// empty picks the indirect block whose pointers are zeroed: the
+		// single indirect block, or child i of the double indirect block.
+		child int64 // -1 for the single indirect block
+		// keep is the number of blocks the cut leaves.
+		keep int64
+	}
+	files := []file{
+		{"single", 30, -1, ondisk.NDaddr},
+		{"double-all", ondisk.NDaddr + nindir + 200, 0, ondisk.NDaddr + nindir},
+		{"double-part", ondisk.NDaddr + 2*nindir + 90, 1, ondisk.NDaddr + 2*nindir},
+	}
+	content := map[string][]byte{}
+	for i, f := range files {
+		ino, err := fs.Create(fs.Root(), f.name, 0o644, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := make([]byte, f.blocks*bsize)
+		for j := range data {
+			data[j] = byte(j/bsize + i)
+		}
+		if _, err := fs.WriteAt(ino, data, 0); err != nil {
+			t.Fatal(err)
+		}
+		content[f.name] = data
+	}
+	if err := fs.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := mem.Bytes()
+	mustBeClean(t, b, "the image before damage")
+
+	m := openImg(t, b)
+	inos := map[string]ondisk.Ino{}
+	for _, f := range files {
+		ino := m.lookup(f.name)
+		inos[f.name] = ino
+		dp := m.inode(ino)
+		blk := dp.Ib[0]
+		if f.child >= 0 {
+			blk = ondisk.Frag(le.Uint64(m.frag(dp.Ib[1], int(m.sb.Frag))[f.child*8:]))
+		}
+		if blk == 0 {
+			t.Fatalf("%s: no indirect block to empty", f.name)
+		}
+		clear(m.frag(blk, int(m.sb.Frag)))
+	}
+
+	rep, _, out, err := check(t, b, Options{Mode: No, Force: true})
+	if err != nil || len(rep.Problems) != len(files)+3 { // the block counts, the free counts, the summary, the maps
+		t.Fatalf("fsck -n: err %v, exit %d, %d problems; want %d\n%s", err, rep.ExitCode, len(rep.Problems), len(files)+3, out)
+	}
+	rep, fixed, out, err := check(t, b, Options{Mode: Yes, Force: true})
+	if err != nil || rep.ExitCode != ExitOK || strings.Count(out, "BEYOND END OF ALLOCATED FILE") != len(files) {
+		t.Fatalf("fsck -y: exit %d, %v; want FILE SIZE BEYOND END OF ALLOCATED FILE for each file\n%s", rep.ExitCode, err, out)
+	}
+	mustBeClean(t, fixed, "after one fsck -y:\n"+out)
+
+	m = openImg(t, fixed)
+	efs, err := ufs.Open(blockdev.NewMemBytes(fixed), ufs.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer efs.Close()
+	for _, f := range files {
+		dp := m.inode(inos[f.name])
+		if want := uint64(f.keep * bsize); dp.Size != want {
+			t.Errorf("%s: size %d after repair, want %d", f.name, dp.Size, want)
+		}
+		got := make([]byte, f.keep*bsize)
+		if n, err := efs.ReadAt(inos[f.name], got, 0); int64(n) != f.keep*bsize || (err != nil && n == 0) {
+			t.Errorf("%s: read %d bytes: %v", f.name, n, err)
+		} else if !bytes.Equal(got, content[f.name][:len(got)]) {
+			t.Errorf("%s: the blocks before the cut changed", f.name)
+		}
+	}
+}
