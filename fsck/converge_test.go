@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/binary"
 	"flag"
 	"fmt"
 	"io"
@@ -15,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ufs2/ufs2/fsck/fscktest"
 	"github.com/ufs2/ufs2/internal/blockdev"
 	"github.com/ufs2/ufs2/newfs"
-	"github.com/ufs2/ufs2/ondisk"
 	"github.com/ufs2/ufs2/ufs"
 )
 
@@ -97,19 +96,6 @@ func (d *cowDev) Sync() error    { return nil }
 func (d *cowDev) Close() error   { return nil }
 func (d *cowDev) ReadOnly() bool { return d.ro }
 func (d *cowDev) Name() string   { return "test device" }
-
-// read returns n bytes at off; write writes p there (test-side damage).
-func (d *cowDev) read(off int64, n int) []byte {
-	p := make([]byte, n)
-	d.ReadAt(p, off)
-	return p
-}
-
-func (d *cowDev) write(off int64, p []byte) {
-	if _, err := d.WriteAt(p, off); err != nil {
-		panic(err) // a test bug: damage outside the image
-	}
-}
 
 // changed says whether anything written differs from the base.
 func (d *cowDev) changed() bool {
@@ -292,84 +278,6 @@ func roundsImage(t testing.TB, g roundsGeometry) []byte {
 	return bytes.Clone(b)
 }
 
-// roundsDamage damages b as fsck-rounds.py does, count times, each on the
-// image the previous ones left: an inode block pointer made to share
-// another inode's first block, to point past the end or anywhere; a byte
-// of a cylinder group; a byte of a directory's first block; an inode's
-// mode, link count, size or block count. With pointers, block pointers of
-// inodes 3-899 only. The inodes are changed byte-wise, their check-hashes
-// left as they were.
-func roundsDamage(t testing.TB, d *cowDev, rng *rand.Rand, count int, pointers bool) {
-	t.Helper()
-	sb := openImg(t, d.base).sb
-	le := binary.LittleEndian
-	rd := func(ino int) []byte { return d.read(sb.InoOffset(ondisk.Ino(ino)), ondisk.DinodeSize) }
-	wr := func(ino int, p []byte) { d.write(sb.InoOffset(ondisk.Ino(ino)), p) }
-	mode := func(ino int) uint16 { return le.Uint16(rd(ino)) }
-	pointer := func(p []byte, kind int, other []byte) {
-		s := 112 + 8*rng.IntN(15) // di_db[0..11], di_ib[0..2]
-		switch kind {
-		case 0:
-			copy(p[s:s+8], other[112:120])
-		case 1:
-			le.PutUint64(p[s:], uint64(sb.Size+1+rng.Int64N(1_000_000)))
-		default:
-			le.PutUint64(p[s:], uint64(rng.Int64N(sb.Size)))
-		}
-	}
-	if pointers {
-		for range count {
-			ino := 3 + rng.IntN(897)
-			p := rd(ino)
-			if le.Uint16(p) == 0 {
-				continue
-			}
-			pointer(p, rng.IntN(3), rd(3+rng.IntN(897)))
-			wr(ino, p)
-		}
-		return
-	}
-	var live, dirs []int
-	for ino := 3; ino < min(int(sb.Ipg)*int(sb.Ncg), 4000); ino++ {
-		if m := mode(ino); m != 0 {
-			live = append(live, ino)
-			if m&ondisk.IFMT == ondisk.IFDIR {
-				dirs = append(dirs, ino)
-			}
-		}
-	}
-	for range count {
-		kind, ino := rng.IntN(6), live[rng.IntN(len(live))]
-		p := rd(ino)
-		switch kind {
-		case 0, 1, 2:
-			pointer(p, kind, rd(live[rng.IntN(len(live))]))
-		case 3:
-			g := ondisk.Cg(rng.IntN(int(sb.Ncg)))
-			d.write(sb.FragOffset(sb.Cgtod(g))+rng.Int64N(int64(sb.Bsize)), []byte{byte(rng.IntN(256))})
-			continue
-		case 4:
-			blk := int64(le.Uint64(rd(dirs[rng.IntN(len(dirs))])[112:]))
-			if blk > 0 && blk < sb.Size {
-				d.write(sb.FragOffset(ondisk.Frag(blk))+rng.Int64N(512), []byte{byte(rng.IntN(256))})
-			}
-			continue
-		default:
-			switch rng.IntN(4) {
-			case 0: // di_mode
-				le.PutUint16(p[0:], uint16(rng.IntN(1<<16)))
-			case 1: // di_nlink
-				le.PutUint16(p[2:], uint16(rng.IntN(1<<15)))
-			case 2: // di_size
-				le.PutUint64(p[16:], uint64(rng.Int64N(1<<40)))
-			default: // di_blocks
-				le.PutUint64(p[24:], uint64(rng.Int64N(1<<40)))
-			}
-		}
-		wr(ino, p)
-	}
-}
-
 // TestConvergeRounds is fsck-rounds.py in CI: a fresh image damaged in
 // seeded random ways (a few and many places, all kinds or block pointers
 // only) must be repaired by fsck -y in one run, or in two when the first
@@ -397,7 +305,9 @@ func TestConvergeRounds(t *testing.T) {
 					name += " (block pointers only)"
 				}
 				b := newCow(base)
-				roundsDamage(t, b, rand.New(rand.NewPCG(seed, uint64(r.count))), r.count, r.pointers)
+				if err := fscktest.Damage(b, rand.New(rand.NewPCG(seed, uint64(r.count))), r.count, r.pointers); err != nil {
+					t.Fatal(err)
+				}
 				if !b.changed() {
 					t.Errorf("%s: the damage changed nothing", name)
 					continue

@@ -375,12 +375,14 @@ func (c *checker) checkinode(ino ondisk.Ino, raw []byte) (bool, error) {
 // reach them) stay, and the next run finds pointers past the size: it
 // clears the whole file as UNKNOWN FILE TYPE, or zeroes them as PARTIALLY
 // TRUNCATED INODE and leaves their blocks marked in use. One run would not
-// be enough. So they are given back here as pass 1 walked them, and their
-// pointers zeroed: it returns dp's indirect pointers as they must become
-// and the fragments given back (pass 1 counted them in the block count).
-// An inode pass 1 stopped walking (too many bad or duplicate blocks) is
-// left as fsck_ffs leaves it: it is cleared later in this run, and a
-// rerun is asked for anyway.
+// be enough. So their pointers are zeroed here, and the block map rebuilt
+// before pass 5 (remapBlocks) rather than the blocks given back one by one:
+// an indirect block may be shared, and what it leads to is not this
+// inode's alone. It returns dp's indirect pointers as they must become
+// and the fragments cut off (pass 1 counted them in the block count). An
+// inode pass 1 stopped walking (too many bad or duplicate blocks) is left
+// as fsck_ffs leaves it: it is cleared later in this run, and a rerun is
+// asked for anyway.
 func (c *checker) cutPastSize(ino ondisk.Ino, dp *ondisk.Dinode, newSize int64) (ib [ondisk.NIaddr]ondisk.Frag, freed int64, err error) {
 	ib = dp.Ib
 	if c.partial[ino] {
@@ -388,20 +390,28 @@ func (c *checker) cutPastSize(ino ondisk.Ino, dp *ondisk.Dinode, newSize int64) 
 	}
 	sb := c.sb
 	bsize := int64(sb.Bsize)
-	giveBack := func(d *desc) int {
+	// count counts a block as pass 1's walk did, and goes on into an
+	// indirect block where pass 1 went on.
+	count := func(d *desc) int {
 		freed += int64(d.numfrags)
-		return c.freeblock(d)
+		for i := 0; i < d.numfrags; i++ {
+			if c.chkrange(d.blkno+ondisk.Frag(i), 1) {
+				return skip
+			}
+		}
+		return keepOn
 	}
-	// free gives back the tree of the indirect block blk of the given
-	// level, walked over isize bytes as pass 1 walked it.
-	free := func(blk ondisk.Frag, level int, isize int64) error {
-		d := &desc{typ: typeAddr, number: ino, fn: giveBack, level: level, blkno: blk, numfrags: int(sb.Frag)}
+	// drop counts the tree of the indirect block blk of the given level,
+	// walked over isize bytes as pass 1 walked it.
+	drop := func(blk ondisk.Frag, level int, isize int64) error {
+		d := &desc{typ: typeAddr, number: ino, fn: count, level: level, blkno: blk, numfrags: int(sb.Frag)}
 		_, err := c.iblock(d, isize)
+		c.remap = true
 		return err
 	}
 	// cut zeroes the pointers of the indirect block blk (of the given
-	// level, walked over oldSize bytes) past newSize, giving back what
-	// they lead to, and cuts the last one kept the same way.
+	// level, walked over oldSize bytes) past newSize, dropping what they
+	// lead to, and cuts the last one kept the same way.
 	var cut func(blk ondisk.Frag, level int, oldSize, newSize int64) error
 	cut = func(blk ondisk.Frag, level int, oldSize, newSize int64) error {
 		if c.chkrange(blk, int(sb.Frag)) {
@@ -425,8 +435,9 @@ func (c *checker) cutPastSize(ino ondisk.Ino, dp *ondisk.Dinode, newSize int64) 
 				continue
 			}
 			if level == 1 {
-				giveBack(&desc{typ: typeAddr, number: ino, blkno: ptr, numfrags: int(sb.Frag)})
-			} else if err := free(ptr, level-1, oldSize-i*sizepb); err != nil {
+				count(&desc{blkno: ptr, numfrags: int(sb.Frag)})
+				c.remap = true
+			} else if err := drop(ptr, level-1, oldSize-i*sizepb); err != nil {
 				return err
 			}
 			le.PutUint64(buf[i*8:], 0)
@@ -452,7 +463,7 @@ func (c *checker) cutPastSize(ino ondisk.Ino, dp *ondisk.Dinode, newSize int64) 
 		sizepb *= sb.NINDIR()
 		if ib[k] != 0 && oldRem > 0 {
 			if newRem <= 0 {
-				if err := free(ib[k], k+1, oldRem); err != nil {
+				if err := drop(ib[k], k+1, oldRem); err != nil {
 					return ib, freed, err
 				}
 				ib[k] = 0
