@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +24,7 @@ import (
 var (
 	roundsSeeds = flag.Int("fsck.seeds", 0, "seeds per kind of damage in TestConvergeRounds (0: the CI default, "+fmt.Sprint(defaultRoundsSeeds)+")")
 	roundsFirst = flag.Uint64("fsck.rounds.seed", 1, "first seed of TestConvergeRounds")
+	roundsKinds = flag.String("fsck.rounds", "100,400,p400", "the rounds of TestConvergeRounds: places damaged per image, p for block pointers only")
 	roundsDump  = flag.String("fsck.dump", "", "directory to write the damaged image of each failing TestConvergeRounds seed to (gzip'd)")
 )
 
@@ -292,7 +294,19 @@ func TestConvergeRounds(t *testing.T) {
 		count    int
 		pointers bool
 	}
-	rounds := []round{{100, false}, {400, false}, {400, true}}
+	var rounds []round
+	for _, f := range strings.Split(*roundsKinds, ",") {
+		var r round
+		if r.pointers = strings.HasPrefix(f, "p"); r.pointers {
+			f = f[1:]
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			t.Fatalf("-fsck.rounds: %q is not a count of places (with p for pointers only)", f)
+		}
+		r.count = n
+		rounds = append(rounds, r)
+	}
 	start := time.Now()
 	total, failed, reruns := 0, 0, 0
 	for _, g := range roundsGeometries {

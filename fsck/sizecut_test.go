@@ -3,6 +3,7 @@ package fsck
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -163,4 +164,64 @@ func TestClearedSharedIndirect(t *testing.T) {
 		}
 	}
 	mustBeClean(t, fixed, "after one fsck -y:\n"+out)
+}
+
+// TestLongSymlinksClean: the engine stores symlink targets up to 4095
+// bytes (Linux's PATH_MAX-1), longer than FreeBSD's 1023, as slow
+// symlinks; fsck takes them as they are, in every block and fragment size,
+// next to fast symlinks at the inode's limit, and their targets read back
+// whole after a -y that changed nothing.
+func TestLongSymlinksClean(t *testing.T) {
+	for _, g := range []struct{ bsize, fsize int }{{4096, 512}, {8192, 1024}, {32768, 4096}} {
+		t.Run(fmt.Sprintf("%d-%d", g.bsize, g.fsize), func(t *testing.T) {
+			mem := blockdev.NewMem(16 << 20)
+			p := newfs.DefaultParams()
+			p.Bsize, p.Fsize = g.bsize, g.fsize
+			sb, err := newfs.Format(context.Background(), mem, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs, err := ufs.Open(mem, ufs.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lengths := []int{int(sb.Maxsymlinklen) - 1, int(sb.Maxsymlinklen), 1023, 1024, 2048, 4095}
+			targets := map[string]string{}
+			for _, n := range lengths {
+				target := strings.Repeat("abcdefghi/", n/10+1)[:n]
+				name := fmt.Sprintf("l%d", n)
+				if _, err := fs.Symlink(fs.Root(), name, target, 0, 0); err != nil {
+					t.Fatalf("symlink of %d bytes: %v", n, err)
+				}
+				targets[name] = target
+			}
+			if err := fs.Close(); err != nil {
+				t.Fatal(err)
+			}
+			b := mem.Bytes()
+			mustBeClean(t, b, "symlinks up to 4095 bytes")
+			m := openImg(t, b)
+			if dp := m.inode(m.lookup("l4095")); dp.Size != 4095 || dp.Db[0] == 0 || dp.Blocks == 0 {
+				t.Fatalf("l4095 is not a slow symlink of 4095 bytes: size %d, db[0] %d, blocks %d", dp.Size, dp.Db[0], dp.Blocks)
+			}
+			rep, after, out, err := check(t, b, Options{Mode: Yes, Force: true})
+			if err != nil || rep.ExitCode != ExitOK || len(rep.Problems) != 0 || !bytes.Equal(after, b) {
+				t.Fatalf("fsck -y: exit %d, %v, %d problems, image changed %v\n%s", rep.ExitCode, err, len(rep.Problems), !bytes.Equal(after, b), out)
+			}
+			efs, err := ufs.Open(blockdev.NewMemBytes(after), ufs.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer efs.Close()
+			for name, want := range targets {
+				ino, err := efs.Lookup(efs.Root(), name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, err := efs.Readlink(ino); err != nil || got != want {
+					t.Errorf("%s: readlink %d bytes, %v; want %d", name, len(got), err, len(want))
+				}
+			}
+		})
+	}
 }

@@ -174,3 +174,24 @@ func TestFsckRoundsCommand(t *testing.T) {
 		t.Logf("%s: fsck -y exits %v", what, codes)
 	}
 }
+
+// TestFsckLongSymlink: a symlink of 4095 bytes made by ufs2 ln -s (a slow
+// symlink longer than FreeBSD's 1023) is no problem to ufs2 fsck.
+func TestFsckLongSymlink(t *testing.T) {
+	bin := ufs2Binary(t)
+	img := filepath.Join(t.TempDir(), "l.img")
+	if _, errOut, code := fsckRun(t, bin, "newfs", "-s", "8m", img); code != 0 {
+		t.Fatalf("ufs2 newfs: exit %d\n%s", code, errOut)
+	}
+	target := "/" + strings.Repeat("d/", 2047) // 4095 bytes
+	if _, errOut, code := fsckRun(t, bin, "ln", "-s", img, target, "/long"); code != 0 {
+		t.Fatalf("ufs2 ln -s of %d bytes: exit %d\n%s", len(target), code, errOut)
+	}
+	if rep := checkNoWrite(t, bin, img, "the image with a 4095-byte symlink", false); !rep.Clean || len(rep.Problems) != 0 {
+		t.Fatalf("fsck -n -f flags the 4095-byte symlink: %+v", rep.Problems)
+	}
+	before := fileSum(t, img)
+	if _, errOut, code := fsckRun(t, bin, "fsck", "-y", "-f", img); code != 0 || fileSum(t, img) != before {
+		t.Fatalf("fsck -y -f: exit %d, image changed %v\n%s", code, fileSum(t, img) != before, errOut)
+	}
+}
