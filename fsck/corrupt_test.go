@@ -254,6 +254,14 @@ var damages = []damage{
 			m.b[e.off+9] = 'x'
 			return nil
 		}},
+	// A byte of the standard superblock's fs_sbsize (fuzz seeds 569 and
+	// 988): -y goes on with it (IGNORE ALTERNATE SUPER BLOCK), and must
+	// leave the backup agreeing, or every later check stops there.
+	{name: "superblock disagrees with the last backup", spec: specSmall, want: "DISAGREE WITH THOSE IN", nexit: ExitError,
+		apply: func(t *testing.T, m *img) []string {
+			m.b[m.sb.Sblockloc+104] ^= 0x02
+			return nil
+		}},
 	{name: "bad inode check-hash", spec: specHash, want: "INODE CHECK-HASH FAILED",
 		apply: func(t *testing.T, m *img) []string {
 			ino := m.lookup(pick(t, m, 1, 40000, 1)[0])
