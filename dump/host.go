@@ -1,0 +1,169 @@
+package dump
+
+// Making files on the host from dump headers: creation by type, then
+// owner, mode, extended attributes and times.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ufs2/ufs2/ondisk"
+)
+
+// ErrHost wraps failures to create or change files on the host.
+var ErrHost = errors.New("restore: host file error")
+
+func hostErr(op, p string, err error) error {
+	return fmt.Errorf("%w: %s %s: %w", ErrHost, op, p, err)
+}
+
+// hostXattrName maps a FreeBSD extended attribute namespace to Linux's, as
+// ufs2 get does: user to "user.", system to "trusted.".
+func hostXattrName(ns uint8, name string) (string, bool) {
+	switch ns {
+	case ondisk.ExtattrNamespaceUser:
+		return "user." + name, true
+	case ondisk.ExtattrNamespaceSystem:
+		return "trusted." + name, true
+	}
+	return "", false
+}
+
+// devParts splits a FreeBSD dev_t into major and minor (sys/types.h).
+func devParts(dev uint64) (major, minor uint32) {
+	major = uint32((dev>>32)&0xffffff00) | uint32((dev>>8)&0xff)
+	minor = uint32((dev>>24)&0xff00) | uint32(dev&0xffff00ff)
+	return major, minor
+}
+
+// hostDev is the Linux device number of a header's c_rdev.
+func hostDev(h *Header) uint64 {
+	major, minor := devParts(uint64(uint32(h.Rdev)))
+	return unix.Mkdev(major, minor)
+}
+
+// perm is the permission bits of a header's mode (setuid, setgid, sticky
+// included).
+func perm(h *Header) uint32 { return uint32(h.Mode & 0o7777) }
+
+// Xattr is one extended attribute of a dumped file, in FreeBSD's terms.
+type Xattr struct {
+	Namespace uint8
+	Name      string
+	Value     []byte
+}
+
+// ParseXattrs decodes an extended attribute area as the dump carries it.
+func ParseXattrs(area []byte) ([]Xattr, error) {
+	var out []Xattr
+	err := ondisk.WalkExtattrs(area, func(_ int, e ondisk.Extattr) bool {
+		if e.Namespace != ondisk.ExtattrNamespaceEmpty {
+			out = append(out, Xattr{Namespace: e.Namespace, Name: string(e.Name), Value: bytes.Clone(e.Value)})
+		}
+		return true
+	})
+	return out, err
+}
+
+// attrSetter applies a header's attributes to host paths.
+type attrSetter struct {
+	owners bool
+	warn   func(error)
+}
+
+// apply sets owner, mode, extended attributes and times of p from h, in
+// that order (chown clears setuid bits; the others change ctime only).
+func (a *attrSetter) apply(p string, h *Header, ea []byte) error {
+	link := h.Mode&ondisk.IFMT == ondisk.IFLNK
+	if a.owners {
+		if err := unix.Lchown(p, int(h.UID), int(h.GID)); err != nil {
+			a.warn(fmt.Errorf("%s: chown %d:%d: %w", p, h.UID, h.GID, err))
+		}
+	}
+	if !link {
+		if err := unix.Chmod(p, perm(h)); err != nil {
+			return hostErr("chmod", p, err)
+		}
+	}
+	if len(ea) > 0 {
+		xs, err := ParseXattrs(ea)
+		if err != nil {
+			a.warn(fmt.Errorf("%s: extended attributes: %w (the rest skipped)", p, err))
+		}
+		for _, x := range xs {
+			name, ok := hostXattrName(x.Namespace, x.Name)
+			if !ok {
+				a.warn(fmt.Errorf("%s: extended attribute in namespace %d: no Linux namespace for it; skipped", p, x.Namespace))
+				continue
+			}
+			if err := unix.Lsetxattr(p, name, x.Value, 0); err != nil {
+				a.warn(fmt.Errorf("%s: setting extended attribute %s: %w", p, name, err))
+			}
+		}
+	}
+	ts := []unix.Timespec{
+		{Sec: h.Atime, Nsec: int64(h.Atimensec)},
+		{Sec: h.Mtime, Nsec: int64(h.Mtimensec)},
+	}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return hostErr("utimensat", p, err)
+	}
+	return nil
+}
+
+// fileWriter receives a regular file's data from Reader.ReadFile.
+type fileWriter struct {
+	f *os.File
+	p string
+}
+
+func (w *fileWriter) Data(off int64, b []byte) error {
+	if _, err := w.f.WriteAt(b, off); err != nil {
+		return hostErr("write", w.p, err)
+	}
+	return nil
+}
+
+// collector gathers a small file's data (a symlink target, a directory).
+type collector struct {
+	b     []byte
+	limit int64
+}
+
+func (c *collector) Data(off int64, b []byte) error {
+	if off+int64(len(b)) > c.limit {
+		return fmt.Errorf("%w: more than %d bytes", ErrFormat, c.limit)
+	}
+	if need := int(off) + len(b); need > len(c.b) {
+		c.b = append(c.b, make([]byte, need-len(c.b))...)
+	}
+	copy(c.b[off:], b)
+	return nil
+}
+
+// removeExisting removes a non-directory at p; a missing p is fine.
+func removeExisting(p string) error {
+	fi, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return hostErr("lstat", p, err)
+	}
+	if fi.IsDir() {
+		return hostErr("replace", p, fs.ErrExist)
+	}
+	if err := os.Remove(p); err != nil {
+		return hostErr("remove", p, err)
+	}
+	return nil
+}
+
+// headerTime is a header's mtime.
+func headerTime(h *Header) time.Time { return time.Unix(h.Mtime, int64(h.Mtimensec)) }
