@@ -132,6 +132,10 @@ type Report struct {
 	Backups []int64 `json:"backup_superblocks,omitempty"`
 	// UsedAlternate is the sector of the alternate superblock used, if any.
 	UsedAlternate int64 `json:"used_alternate,omitempty"`
+
+	// refusedWrites counts the writes a check without write access
+	// dropped (see writeAt): always zero unless a path is wrong.
+	refusedWrites int
 }
 
 // lfname and lfmode are fsck_ffs's defaults for lost+found.
@@ -162,6 +166,7 @@ func Check(ctx context.Context, dev blockdev.Device, opts Options) (*Report, err
 	}
 	c := newChecker(ctx, dev, opts)
 	err := c.run()
+	c.report.refusedWrites = c.refusedWrites
 	c.report.Problems = c.problems
 	if c.report.Problems == nil {
 		c.report.Problems = []Problem{}
@@ -314,6 +319,7 @@ type checker struct {
 	dirSize  int64      // MAXDIRSIZE
 
 	preen, noWrite bool
+	refusedWrites  int // writes dropped for want of write access (writeAt)
 	usedSoftdep    bool
 	resolved       bool
 	rerun          bool
@@ -328,6 +334,8 @@ type checker struct {
 	dirs     dirTable
 	dups     map[ondisk.Frag]int32 // extra claims of each duplicate fragment
 	dupOrder []ondisk.Frag         // unique duplicates in the order found
+	partial  map[ondisk.Ino]bool   // inodes pass 1 stopped walking (remap.go)
+	remap    bool                  // rebuild the block map before pass 5
 
 	nFiles    int64
 	nBlks     int64

@@ -225,23 +225,38 @@ func (c *checker) emptyDirBlock(d *desc, newSize int64, direct bool) (int, error
 }
 
 // iblock walks an indirect block of level d.level covering isize bytes.
+// d.level is as it was on return. An indirect block that is not walked
+// (out of range, unreadable, or refused by d.fn) still advances d.lbn past
+// the blocks it maps, so that the logical block numbers of what follows,
+// and the size pass 1 derives from them, stay right. (fsck_ffs leaves
+// both unchanged there: the size it then proposes is short by what the
+// skipped block maps, and the level of the next sibling is off by one.)
 func (c *checker) iblock(d *desc, isize int64) (int, error) {
 	sb := c.sb
+	level := d.level
+	mapped := int64(1) // data blocks this indirect block maps
+	for i := 0; i < level; i++ {
+		mapped *= sb.NINDIR()
+	}
 	if d.typ != typeData {
 		if n := d.fn(d); n&keepOn == 0 {
+			d.lbn += mapped
 			return n, nil
 		}
 	}
 	if c.chkrange(d.blkno, int(sb.Frag)) {
+		d.lbn += mapped
 		return skip, nil
 	}
 	blkno := d.blkno
 	buf, err := c.readFragsInto(blkno, int(sb.Frag))
 	if err != nil {
+		d.lbn += mapped
 		return skip, nil
 	}
 	defer c.putBuf(buf)
-	d.level--
+	d.level = level - 1
+	defer func() { d.level = level }()
 	sizepb := int64(sb.Bsize)
 	for i := 0; i < d.level; i++ {
 		sizepb *= sb.NINDIR()
@@ -286,7 +301,6 @@ func (c *checker) iblock(d *desc, isize int64) (int, error) {
 				}
 			} else {
 				n, err = c.iblock(d, isize)
-				d.level++
 			}
 			if err != nil {
 				return stop, err
@@ -424,11 +438,9 @@ func (c *checker) clri(d *desc, what, kind string, print bool) error {
 		c.fixed()
 	}
 	c.nFiles--
-	d.fn = c.freeblock
-	if _, err := c.ckinode(dp, d); err != nil {
+	if err := c.giveBackBlocks(dp, d, true, true); err != nil {
 		return err
 	}
-	c.walkExtattrBlocks(dp, d)
 	c.inoinfo(d.number).state = ustate
 	clearinode(dp)
 	return c.putInode(d.number, dp)
@@ -462,15 +474,14 @@ func (c *checker) walkExtattrBlocks(dp *ondisk.Dinode, d *desc) {
 
 // freeino gives back inode ino and its blocks.
 func (c *checker) freeino(ino ondisk.Ino) error {
-	d := &desc{typ: c.inoinfo(ino).idtype(), fn: c.freeblock, number: ino}
+	d := &desc{typ: c.inoinfo(ino).idtype(), number: ino}
 	dp, err := c.ginode(ino)
 	if err != nil {
 		return err
 	}
-	if _, err := c.ckinode(dp, d); err != nil {
+	if err := c.giveBackBlocks(dp, d, true, true); err != nil {
 		return err
 	}
-	c.walkExtattrBlocks(dp, d)
 	clearinode(dp)
 	if err := c.putInode(ino, dp); err != nil {
 		return err

@@ -62,8 +62,9 @@ func (c *checker) cgRelease(g int) {
 // cgdirty marks group g to be written.
 func (c *checker) cgdirty(cb *cgbuf) { cb.dirty = true }
 
-// pass1 reads every initialised inode, checks it and marks its blocks.
-func (c *checker) pass1() error {
+// markMetadata marks in use what no inode owns: each group's boot area,
+// superblock copy, group block and inode blocks, and the summary array.
+func (c *checker) markMetadata() {
 	sb := c.sb
 	for g := ondisk.Cg(0); g < ondisk.Cg(sb.Ncg); g++ {
 		i := sb.Cgsblock(g)
@@ -78,6 +79,12 @@ func (c *checker) pass1() error {
 	for i := sb.Csaddr; i < end; i++ {
 		c.setbmap(i)
 	}
+}
+
+// pass1 reads every initialised inode, checks it and marks its blocks.
+func (c *checker) pass1() error {
+	sb := c.sb
+	c.markMetadata()
 	c.nFiles, c.nBlks = 0, 0
 	var lastino ondisk.Ino
 	buf := make([]byte, max(inoBufSize, int(sb.Bsize)))
@@ -400,7 +407,7 @@ func (c *checker) pass1check(d *desc) int {
 			if !c.excessive(KindBadBlock, "EXCESSIVE BAD BLKS I=%d", d.number) {
 				return stop
 			}
-			c.rerun = true
+			c.partlyMarked(d.number)
 			return stop
 		}
 	}
@@ -418,7 +425,7 @@ func (c *checker) pass1check(d *desc) int {
 				if !c.excessive(KindDupBlock, "EXCESSIVE DUP BLKS I=%d", d.number) {
 					return stop
 				}
-				c.rerun = true
+				c.partlyMarked(d.number)
 				return stop
 			}
 			if _, seen := c.dups[blk]; !seen {
@@ -492,8 +499,10 @@ func (c *checker) eascan(ino ondisk.Ino, dp *ondisk.Dinode, d *desc) (bool, erro
 	if !c.reply("CLEAR") {
 		return false, nil
 	}
-	fd := &desc{typ: typeAddr, fn: c.freeblock, number: ino}
-	c.walkExtattrBlocks(dp, fd)
+	fd := &desc{typ: typeAddr, number: ino}
+	if err := c.giveBackBlocks(dp, fd, false, true); err != nil {
+		return true, err
+	}
 	dp.Extsize = 0
 	dp.Extb = [ondisk.NXaddr]ondisk.Frag{}
 	if err := c.updateInode(ino, func(x *ondisk.Dinode) {

@@ -185,7 +185,10 @@ func (c *checker) replaceDisplaced() error {
 	return nil
 }
 
-// checkRoot makes sure the root inode is a directory.
+// checkRoot makes sure the root inode is a directory, allocating a new
+// root when it is unallocated, not a directory or holds bad or duplicate
+// blocks. The directories the old root held are then unreachable: pass 3
+// reconnects them under a new lost+found, and pass 4 the files.
 func (c *checker) checkRoot() error {
 	root := ondisk.RootIno
 	switch c.inoinfo(root).state {
@@ -194,13 +197,7 @@ func (c *checker) checkRoot() error {
 		if !c.reply("ALLOCATE") {
 			return fmt.Errorf("%w: root inode unallocated", ErrAborted)
 		}
-		ino, err := c.allocdir(root, root, 0o755)
-		if err != nil {
-			return err
-		}
-		if ino != root {
-			return fmt.Errorf("%w: cannot allocate root inode", ErrAborted)
-		}
+		return c.allocRoot()
 	case dclear:
 		c.pfatal(KindRoot, root, "/", "DUPS/BAD IN ROOT INODE")
 		if c.reply("REALLOCATE") {
@@ -224,10 +221,20 @@ func (c *checker) checkRoot() error {
 	return nil
 }
 
+// reallocRoot frees the root inode and its blocks and allocates a new one.
 func (c *checker) reallocRoot() error {
 	if err := c.freeino(ondisk.RootIno); err != nil {
 		return err
 	}
+	return c.allocRoot()
+}
+
+// allocRoot allocates the root directory in inode 2.
+func (c *checker) allocRoot() error {
+	// No entry has been counted yet (pass 2 has not begun): what link
+	// count pass 1 took from the old root means nothing for the new one,
+	// and must not keep allocino from reusing the inode.
+	c.inoinfo(ondisk.RootIno).link = 0
 	ino, err := c.allocdir(ondisk.RootIno, ondisk.RootIno, 0o755)
 	if err != nil {
 		return err
@@ -430,8 +437,15 @@ func (c *checker) chk2(d *desc, ret int) int {
 	if !remove {
 		return ret | keepOn
 	}
+	// Removed: the entry no longer counts. A removal asked about was
+	// answered yes, so there is write access; the one made without asking
+	// (checkEntryTarget's zero-length directory under soft updates) is
+	// made in memory only when there is none, as fsck_ffs's -n makes it.
 	e.setIno(0)
-	return ret | keepOn | altered
+	if c.writable() {
+		ret |= altered
+	}
+	return ret | keepOn
 }
 
 // checkEntryTarget checks the inode an entry names; it returns whether the

@@ -200,6 +200,11 @@ func (c *checker) pass4sweep(dirsFirst bool) error {
 // and inode states and compares them with the disk.
 func (c *checker) pass5() error {
 	sb := c.sb
+	if c.remap {
+		if err := c.remapBlocks(); err != nil {
+			return err
+		}
+	}
 	if c.inoinfo(ondisk.WhiteoutIno).state != 0 {
 		c.inoinfo(ondisk.WhiteoutIno).state = ustate
 	}

@@ -24,7 +24,7 @@
 // # What costs what
 //
 // A FUSE round trip costs about 60 kernel stat calls, so speed comes from
-// sending fewer requests (DESIGN.md, "What a FUSE filesystem costs"):
+// sending fewer requests (ARCHITECTURE.md, "What a FUSE filesystem costs"):
 //
 //   - entry, attribute and negative-entry timeouts of 1 s (-o timeout);
 //   - the page cache survives reopening (FOPEN_KEEP_CACHE) and new mtimes

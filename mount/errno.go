@@ -11,7 +11,7 @@ import (
 )
 
 // errnoTable maps the engine's sentinel errors to what the kernel is told.
-// It is the one place where engine errors become errno (DESIGN.md); the
+// It is the one place where engine errors become errno (ARCHITECTURE.md); the
 // first entry matching under errors.Is wins. Nothing maps to ENOSYS: the
 // kernel would remember it for the whole connection and stop sending that
 // operation.

@@ -996,3 +996,46 @@ func TestStaleHandle(t *testing.T) {
 		t.Errorf("handle of a removed file (inode number reused: %v): %v, want ESTALE", reused, err)
 	}
 }
+
+// TestLongSymlink: symlink(2) takes targets up to Linux's PATH_MAX-1
+// (4095 bytes), stored as slow symlinks; readlink returns them, the kernel
+// follows them, and they survive a remount. A target of PATH_MAX bytes is
+// ENAMETOOLONG.
+func TestLongSymlink(t *testing.T) {
+	img, mnt, srv := mountRW(t, 64<<20)
+	if err := os.WriteFile(filepath.Join(mnt, "f"), []byte("reached"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	targets := map[string]string{
+		"l1023": strings.Repeat("./", 511) + "f",
+		"l1024": strings.Repeat("./", 511) + "/f",
+		"l4095": strings.Repeat("./", 2047) + "f",
+	}
+	for name, target := range targets {
+		p := filepath.Join(mnt, name)
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatalf("symlink of %d bytes: %v", len(target), err)
+		}
+		if got, err := os.Readlink(p); err != nil || got != target {
+			t.Errorf("readlink of a %d-byte target: %d bytes, %v", len(target), len(got), err)
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil || st.Size != int64(len(target)) || st.Blocks == 0 {
+			t.Errorf("lstat of a %d-byte symlink: size %d, %d blocks, %v", len(target), st.Size, st.Blocks, err)
+		}
+		if b, err := os.ReadFile(p); err != nil || string(b) != "reached" {
+			t.Errorf("following a %d-byte symlink: %q, %v", len(target), b, err)
+		}
+	}
+	err := os.Symlink(strings.Repeat("x", 4096), filepath.Join(mnt, "l4096"))
+	if !errors.Is(err, syscall.ENAMETOOLONG) {
+		t.Errorf("symlink of 4096 bytes: %v, want ENAMETOOLONG", err)
+	}
+	unmountCheck(t, srv)
+	mnt, _ = mountImage(t, img, Options{ReadOnly: true})
+	for name, target := range targets {
+		if got, err := os.Readlink(filepath.Join(mnt, name)); err != nil || got != target {
+			t.Errorf("after remount, readlink of a %d-byte target: %d bytes, %v", len(target), len(got), err)
+		}
+	}
+}

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -21,6 +23,10 @@ type GetOptions struct {
 	// NoOwners skips chown. Without it Get sets owners when it runs as
 	// root and warns once otherwise.
 	NoOwners bool
+	// Force replaces host files (anything but directories) that a copied
+	// non-directory lands on, as cp -f does. Without it such a file is
+	// ErrHostExists and Get writes nothing.
+	Force bool
 	// Warn, if set, receives each non-fatal problem as it happens (an
 	// extended attribute the host refused, owners not set); they are also
 	// in GetResult.Warnings.
@@ -34,16 +40,64 @@ type GetResult struct {
 	Warnings                                   []error
 }
 
-// ErrGetHost wraps host-side failures of Get (creating, writing or linking
-// files on the host), as opposed to errors reading the filesystem.
-var ErrGetHost = errors.New("tools: host file error")
+// Empty reports whether nothing was made on the host.
+func (r GetResult) Empty() bool {
+	return r.Dirs+r.Files+r.Symlinks+r.Specials+r.HardLinks == 0
+}
 
-// Get copies the file or tree at src in fsys to dest on the host.
+// String reads "2 directories, 5 files (1234 bytes), 1 symlink", naming
+// only what there is.
+func (r GetResult) String() string {
+	var parts []string
+	add := func(n int, one, many string) {
+		switch {
+		case n == 1:
+			parts = append(parts, "1 "+one)
+		case n > 1:
+			parts = append(parts, fmt.Sprintf("%d %s", n, many))
+		}
+	}
+	add(r.Dirs, "directory", "directories")
+	add(r.Files, "file", "files")
+	if r.Files > 0 {
+		parts[len(parts)-1] += fmt.Sprintf(" (%d bytes)", r.Bytes)
+	}
+	add(r.Symlinks, "symlink", "symlinks")
+	add(r.Specials, "special file", "special files")
+	add(r.HardLinks, "hard link", "hard links")
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, ", ")
+}
+
+var (
+	// ErrGetHost wraps host-side failures of Get (creating, writing or
+	// linking files on the host), as opposed to errors reading the
+	// filesystem.
+	ErrGetHost = errors.New("tools: host file error")
+	// ErrHostExists: a host file (not a directory) is where Get would put
+	// a non-directory, and GetOptions.Force was not given.
+	ErrHostExists = errors.New("exists on the host")
+	// ErrHostKind: a host directory is where Get would put a
+	// non-directory, or a host non-directory where it would put a
+	// directory. Force does not replace either (cp refuses them too).
+	ErrHostKind = errors.New("exists on the host as another kind of file")
+)
+
+// Get copies the file or tree at src in fsys to dest on the host, by
+// cp -R's rules:
 //
-// If dest is an existing directory and src is a directory, the contents of
-// src go into dest and dest takes src's attributes (so "get / out" makes
-// out a copy of the root); if dest is an existing directory and src is not,
-// the copy is dest/<base of src>; otherwise dest is created.
+// If dest is an existing directory (or a symlink to one), the copy is
+// dest/<base of src>; otherwise it is dest itself, made in its parent.
+// The root has no name: "get / DIR" with DIR existing copies the root's
+// contents into DIR. A directory that already exists where the copy puts a
+// directory is entered and filled, its own mode, owner and times left as
+// they are; whatever else exists on the host is never changed: a file in
+// the way of a copied non-directory is ErrHostExists unless opts.Force
+// (then it is replaced), and a directory in the way of a non-directory or
+// a non-directory in the way of a directory is ErrHostKind. These are
+// checked before anything is written, so a refused Get writes nothing.
 //
 // Preserved: contents, with holes left as holes (only allocated extents are
 // written, the size set with truncate); permission bits including setuid,
@@ -59,13 +113,11 @@ var ErrGetHost = errors.New("tools: host file error")
 // times and chflags flags (Linux has no equivalent to set).
 //
 // Get stops at the first error reading the filesystem or writing the host,
-// and when ctx is done.
+// and when ctx is done; the GetResult returned with the error counts what
+// it had made by then.
 func Get(ctx context.Context, fsys *ufs.FS, src, dest string, opts GetOptions) (GetResult, error) {
 	g := &getter{ctx: ctx, fs: fsys, opts: opts, links: map[ondisk.Ino]string{}, dirs: map[ondisk.Ino]bool{},
 		owners: !opts.NoOwners && os.Geteuid() == 0}
-	if !opts.NoOwners && !g.owners {
-		g.warn(fmt.Errorf("not running as root: file owners are not set"))
-	}
 	ino, err := fsys.Namei(src)
 	if err != nil {
 		return g.res, fmt.Errorf("%s: %w", src, err)
@@ -75,12 +127,15 @@ func Get(ctx context.Context, fsys *ufs.FS, src, dest string, opts GetOptions) (
 		return g.res, fmt.Errorf("%s: %w", src, err)
 	}
 	if fi, err := os.Stat(dest); err == nil && fi.IsDir() {
-		if st.IsDir() {
-			err = g.dir(st, dest, true)
-			return g.res, err
+		if base := path.Base(cleanPath(src)); base != "/" {
+			dest = filepath.Join(dest, base)
 		}
-		base := filepath.Base(filepath.Clean("/" + src))
-		dest = filepath.Join(dest, base)
+	}
+	if err := g.check(st, dest); err != nil {
+		return g.res, err
+	}
+	if !opts.NoOwners && !g.owners {
+		g.warn(fmt.Errorf("not running as root: file owners are not set"))
 	}
 	err = g.entry(st, dest)
 	return g.res, err
@@ -105,19 +160,118 @@ func (g *getter) warn(err error) {
 }
 
 func hostErr(op, path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err // its path is path
+	}
 	return fmt.Errorf("%w: %s %s: %w", ErrGetHost, op, path, err)
 }
 
-// entry copies one inode to host path p, which must not exist (a leftover
-// non-directory there is replaced).
+// hostState is what the host has at a path a copy would land on.
+type hostState int
+
+const (
+	hostAbsent   hostState = iota // nothing: the copy is made there
+	hostDir                       // a directory where a directory goes: entered, left as it is
+	hostReplaced                  // a file in the way, removed first (Force)
+)
+
+// landing says what the host has at p, where the copy of st goes, by
+// Get's rules; an error is a conflict (ErrHostExists, ErrHostKind) or p
+// that cannot be examined.
+func (g *getter) landing(st ufs.Stat, p string) (hostState, error) {
+	fi, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return hostAbsent, nil
+	}
+	if err != nil {
+		return 0, hostErr("lstat", p, err)
+	}
+	switch {
+	case st.IsDir() && fi.IsDir():
+		return hostDir, nil
+	case st.IsDir():
+		return 0, fmt.Errorf("%s: %w: a %s where the copy has a directory", p, ErrHostKind, describeHost(fi))
+	case fi.IsDir():
+		return 0, fmt.Errorf("%s: %w: a directory where the copy has a %s", p, ErrHostKind, describeType(st.Type()))
+	case !g.opts.Force:
+		return 0, fmt.Errorf("%s: %w", p, ErrHostExists)
+	}
+	return hostReplaced, nil
+}
+
+// check walks the copy of st to p before anything is written and returns
+// the first conflict with what the host has. Only trees that exist on the
+// host are read: below a path the host lacks nothing can be in the way.
+func (g *getter) check(st ufs.Stat, p string) error {
+	if err := g.ctx.Err(); err != nil {
+		return err
+	}
+	state, err := g.landing(st, p)
+	if err != nil || state != hostDir {
+		return err
+	}
+	kids, err := g.children(st, p)
+	if err != nil {
+		return err
+	}
+	for _, k := range kids {
+		if err := g.check(k.st, filepath.Join(p, k.name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// statChild is a directory entry of the image with its inode's attributes.
+type statChild struct {
+	name string
+	st   ufs.Stat
+}
+
+// children lists directory st's entries but "." and "..", for host path p
+// (in messages).
+func (g *getter) children(st ufs.Stat, p string) ([]statChild, error) {
+	type entry struct {
+		name string
+		ino  ondisk.Ino
+	}
+	var ents []entry
+	err := g.fs.ReadDir(st.Ino, func(e ufs.Dirent) bool {
+		if e.Name != "." && e.Name != ".." {
+			ents = append(ents, entry{e.Name, e.Ino})
+		}
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	kids := make([]statChild, 0, len(ents))
+	for _, e := range ents {
+		cst, err := g.fs.Stat(e.ino)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(p, e.name), err)
+		}
+		kids = append(kids, statChild{e.name, cst})
+	}
+	return kids, nil
+}
+
+// entry copies one inode to host path p, by landing's rules (which check
+// has already applied to the whole tree; a conflict met here appeared
+// since, and stops the copy).
 func (g *getter) entry(st ufs.Stat, p string) error {
 	if err := g.ctx.Err(); err != nil {
 		return err
 	}
-	if st.IsDir() {
-		return g.dir(st, p, false)
+	state, err := g.landing(st, p)
+	if err != nil {
+		return err
 	}
-	if fi, err := os.Lstat(p); err == nil && !fi.IsDir() {
+	if st.IsDir() {
+		return g.dir(st, p, state == hostDir)
+	}
+	if state == hostReplaced {
 		if err := os.Remove(p); err != nil {
 			return hostErr("remove", p, err)
 		}
@@ -174,47 +328,66 @@ func (g *getter) entry(st ufs.Stat, p string) error {
 	return g.attrs(st, p)
 }
 
-// dir copies directory st to p; existing says p is already a directory.
+// dir copies directory st to p; existing says p was already a directory
+// on the host, which is filled but keeps its own attributes.
 func (g *getter) dir(st ufs.Stat, p string, existing bool) error {
 	if g.dirs[st.Ino] {
 		return fmt.Errorf("%s: %w: directory inode %d reached twice (a directory cycle)", p, ufs.ErrCorrupt, st.Ino)
 	}
 	g.dirs[st.Ino] = true
 	if !existing {
-		if err := os.Mkdir(p, 0o700); err != nil && !(errors.Is(err, fs.ErrExist) && isDir(p)) {
+		if err := os.Mkdir(p, 0o700); err != nil {
 			return hostErr("mkdir", p, err)
 		}
+		g.res.Dirs++
 	}
-	g.res.Dirs++
-	type child struct {
-		name string
-		ino  ondisk.Ino
-	}
-	var kids []child
-	err := g.fs.ReadDir(st.Ino, func(e ufs.Dirent) bool {
-		if e.Name != "." && e.Name != ".." {
-			kids = append(kids, child{e.Name, e.Ino})
-		}
-		return true
-	})
+	kids, err := g.children(st, p)
 	if err != nil {
-		return fmt.Errorf("%s: %w", p, err)
+		return err
 	}
 	for _, k := range kids {
-		cst, err := g.fs.Stat(k.ino)
-		if err != nil {
-			return fmt.Errorf("%s: %w", filepath.Join(p, k.name), err)
-		}
-		if err := g.entry(cst, filepath.Join(p, k.name)); err != nil {
+		if err := g.entry(k.st, filepath.Join(p, k.name)); err != nil {
 			return err
 		}
+	}
+	if existing {
+		return nil
 	}
 	return g.attrs(st, p)
 }
 
-func isDir(p string) bool {
-	fi, err := os.Lstat(p)
-	return err == nil && fi.IsDir()
+// describeHost names the kind of host file fi for a message.
+func describeHost(fi fs.FileInfo) string {
+	switch m := fi.Mode(); {
+	case m.IsRegular():
+		return "file"
+	case m&fs.ModeSymlink != 0:
+		return "symlink"
+	case m&fs.ModeNamedPipe != 0:
+		return "fifo"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device node"
+	}
+	return "special file"
+}
+
+// describeType names an inode's file type for a message.
+func describeType(t uint16) string {
+	switch t {
+	case ondisk.IFREG:
+		return "file"
+	case ondisk.IFLNK:
+		return "symlink"
+	case ondisk.IFIFO:
+		return "fifo"
+	case ondisk.IFSOCK:
+		return "socket"
+	case ondisk.IFCHR, ondisk.IFBLK:
+		return "device node"
+	}
+	return "special file"
 }
 
 // file writes the allocated extents of regular file st to a new file p and

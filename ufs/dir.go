@@ -10,8 +10,15 @@ import (
 
 // Path limits (sys/syslimits.h, sys/param.h).
 const (
-	MaxPathLen  = 1024 // PATH_MAX: bytes of a path or a symlink target
+	MaxPathLen  = 1024 // PATH_MAX: bytes of a path the engine resolves
 	MaxSymlinks = 32   // MAXSYMLINKS: symlinks followed in one lookup
+
+	// MaxSymlinkLen bounds a symlink target: shorter than Linux's
+	// PATH_MAX (4096), so the 4095-byte targets Linux programs may make
+	// fit. FreeBSD's own bound is MAXPATHLEN (1024): a FreeBSD kernel
+	// reads a longer target as an error (ENAMETOOLONG when following it),
+	// so targets of 1024 to 4095 bytes are for Linux readers only.
+	MaxSymlinkLen = 4096
 )
 
 // Dirent is one directory entry.
@@ -319,7 +326,7 @@ func (fs *FS) Readlink(ino ondisk.Ino) (string, error) {
 	if target, ok := d.ShortLink(fs.sb); ok {
 		return string(target), nil
 	}
-	if d.Size >= MaxPathLen {
+	if d.Size >= MaxSymlinkLen {
 		return "", corruptf("symlink %d: target of %d bytes", ino, d.Size)
 	}
 	buf := make([]byte, d.Size)

@@ -108,13 +108,14 @@ func (fs *FS) Mkdir(dir ondisk.Ino, name string, mode uint16, uid, gid uint32) (
 // Symlink makes symbolic link name in dir pointing at target: a fast
 // symlink (the target in the inode) when it is shorter than
 // fs_maxsymlinklen, else a slow one (the target in a data block). Its
-// mode is 0777.
+// mode is 0777. Targets up to MaxSymlinkLen-1 bytes are taken (see
+// MaxSymlinkLen for what FreeBSD makes of those over 1023).
 func (fs *FS) Symlink(dir ondisk.Ino, name, target string, uid, gid uint32) (ondisk.Ino, error) {
 	switch {
 	case target == "":
 		return 0, fmt.Errorf("%w: empty symlink target", ErrInvalid)
-	case len(target) >= MaxPathLen:
-		return 0, fmt.Errorf("%w: symlink target of %d bytes", ErrNameTooLong, len(target))
+	case len(target) >= MaxSymlinkLen:
+		return 0, fmt.Errorf("%w: symlink target of %d bytes (at most %d)", ErrNameTooLong, len(target), MaxSymlinkLen-1)
 	}
 	return fs.makeInode(dir, name, ondisk.IFLNK|0o777, uid, gid, func(ip *Inode) error {
 		if len(target) < int(fs.sb.Maxsymlinklen) {

@@ -412,12 +412,13 @@ func TestFillAndEmpty(t *testing.T) {
 }
 
 // TestSymlinks: targets shorter than fs_maxsymlinklen live in the inode
-// (no blocks), longer ones in a block.
+// (no blocks), longer ones in a block, up to Linux's PATH_MAX-1 (4095)
+// bytes; 4096 is ENAMETOOLONG.
 func TestSymlinks(t *testing.T) {
 	m := newMemFS(t, geomSmall, Options{})
 	fsys := m.fs
 	max := int(fsys.sb.Maxsymlinklen)
-	for _, n := range []int{1, max - 1, max, max + 1, 900, MaxPathLen - 1} {
+	for _, n := range []int{1, max - 1, max, max + 1, 900, MaxPathLen - 1, MaxPathLen, MaxSymlinkLen - 1} {
 		target := strings.Repeat("x/", n)[:n]
 		ino := mustIno(t)(fsys.Symlink(fsys.Root(), "l"+itoa(n), target, 0, 0))
 		st, _ := fsys.Stat(ino)
@@ -428,11 +429,13 @@ func TestSymlinks(t *testing.T) {
 			t.Errorf("target of %d bytes: mode 0%o size %d", n, st.Mode, st.Size)
 		}
 	}
-	if _, err := fsys.Symlink(fsys.Root(), "toolong", strings.Repeat("y", MaxPathLen), 0, 0); !errors.Is(err, ErrNameTooLong) {
-		t.Errorf("target of %d bytes: %v", MaxPathLen, err)
+	for _, n := range []int{MaxSymlinkLen, MaxSymlinkLen + 1, 10000} {
+		if _, err := fsys.Symlink(fsys.Root(), "toolong", strings.Repeat("y", n), 0, 0); !errors.Is(err, ErrNameTooLong) {
+			t.Errorf("target of %d bytes: %v", n, err)
+		}
 	}
 	m.reopen()
-	for _, n := range []int{1, max - 1, max, max + 1, 900, MaxPathLen - 1} {
+	for _, n := range []int{1, max - 1, max, max + 1, 900, MaxPathLen - 1, MaxPathLen, MaxSymlinkLen - 1} {
 		ino, err := m.fs.Lookup(m.fs.Root(), "l"+itoa(n))
 		must(t, err)
 		got, err := m.fs.Readlink(ino)

@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	register(editCommand(&cli.Command{
+	register(withDoc(&cli.Command{
 		Name:      "chmod",
 		Usage:     "change file modes in an unmounted UFS2 filesystem",
 		ArgsUsage: "MODE TARGET PATH...",
@@ -24,12 +24,19 @@ func init() {
 			&cli.BoolFlag{Name: "R", Usage: "change directories and their contents"},
 		},
 		Action: chmodAction,
+	}, manDoc{
+		Examples: []example{
+			{"ufs2 chmod 0755 disk.img /usr/local/bin/tool", "Make one file executable by everyone."},
+			{"ufs2 chmod -R go-w disk.img /etc", "Take write permission from group and others below /etc."},
+		},
+		Exit:    exitStd,
+		SeeAlso: []string{"ufs2-chown(8)", "ufs2-ls(8)", "chmod(1)"},
 	}))
 }
 
 func chmodAction(c *cli.Context) error {
 	if c.NArg() < 3 {
-		return exitf(64, "chmod: want MODE TARGET PATH...; see ufs2 chmod --help")
+		return exitf(exitUsage, "chmod: want MODE TARGET PATH...; see ufs2 chmod --help")
 	}
 	m, err := tools.ParseMode(c.Args().Get(0), processUmask())
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	register(editCommand(&cli.Command{
+	register(withDoc(&cli.Command{
 		Name:      "chown",
 		Usage:     "change file owners in an unmounted UFS2 filesystem",
 		ArgsUsage: "OWNER[:GROUP] TARGET PATH...",
@@ -29,6 +29,13 @@ func init() {
 		HideHelp:        true, // -h is chown's
 		HideHelpCommand: true,
 		Action:          chownAction,
+	}, manDoc{
+		Examples: []example{
+			{"ufs2 chown -R 0:0 disk.img /etc", "Make root (uid 0, gid 0) own /etc and everything below it."},
+			{"ufs2 chown -h www:www disk.img /srv/current", "Change the owner of the symlink /srv/current itself; the names are looked up on this host."},
+		},
+		Exit:    exitStd,
+		SeeAlso: []string{"ufs2-chmod(8)", "ufs2-ls(8)", "chown(8)"},
 	}))
 }
 
@@ -37,7 +44,7 @@ func chownAction(c *cli.Context) error {
 		return cli.ShowSubcommandHelp(c)
 	}
 	if c.NArg() < 3 {
-		return exitf(64, "chown: want OWNER[:GROUP] TARGET PATH...; see ufs2 chown --help")
+		return exitf(exitUsage, "chown: want OWNER[:GROUP] TARGET PATH...; see ufs2 chown --help")
 	}
 	uid, gid, err := tools.ParseOwner(c.Args().Get(0))
 	if err != nil {

@@ -28,7 +28,7 @@ import (
 // and lists it offline. Without FUSE (no /dev/fuse, not root) it writes
 // the same files offline through the engine instead and says so.
 func init() {
-	register(&cli.Command{
+	register(withDoc(&cli.Command{
 		Name:      "demo",
 		Usage:     "format a 1 GiB sparse UFS2 image, mount it, write files, unmount, fsck it",
 		ArgsUsage: "[IMAGE]",
@@ -36,7 +36,14 @@ func init() {
 			"file is refused), mounts it on a temporary directory, writes a few files\n" +
 			"through the mount, unmounts, runs fsck -n -f and lists the result.",
 		Action: runDemo,
-	})
+	}, manDoc{
+		Examples: []example{
+			{"ufs2 demo", "Run the demonstration on an image in a new temporary directory, removed afterwards."},
+			{"ufs2 demo /tmp/try.img", "Keep the image as /tmp/try.img, to look at it afterwards with ufs2 ls or ufs2 dumpfs."},
+		},
+		Exit:    "0 when every step worked and fsck found the image clean, 1 otherwise (the step that failed is named), 64 for a bad command line.",
+		SeeAlso: []string{"ufs2-newfs(8)", "ufs2-mount(8)", "ufs2-fsck(8)"},
+	}))
 }
 
 func runDemo(c *cli.Context) error {

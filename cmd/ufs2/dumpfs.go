@@ -6,13 +6,12 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/ufs2/ufs2/internal/blockdev"
 	"github.com/ufs2/ufs2/ondisk"
 	"github.com/ufs2/ufs2/tools"
 )
 
 func init() {
-	register(&cli.Command{
+	register(withDoc(&cli.Command{
 		Name:      "dumpfs",
 		Usage:     "print the superblock and cylinder groups of a UFS2 filesystem (FreeBSD dumpfs)",
 		ArgsUsage: "TARGET",
@@ -26,25 +25,33 @@ func init() {
 			&cli.BoolFlag{Name: "json", Usage: "print the dump as JSON"},
 		},
 		Action: dumpfsAction,
-	})
+	}, manDoc{
+		Examples: []example{
+			{"ufs2 dumpfs disk.img | less", "Page through the superblock and the cylinder groups."},
+			{"ufs2 dumpfs -m disk.img", "Print the newfs command that makes a filesystem of the same geometry."},
+			{"ufs2 dumpfs --json disk.img | jq .superblock.fs_fsmnt", "Read one superblock field by FreeBSD's name."},
+		},
+		Exit:    "0 on success, 1 when TARGET cannot be read or holds no UFS2 filesystem, 64 for a bad command line.",
+		SeeAlso: []string{"ufs2-newfs(8)", "ufs2-fsck(8)", "dumpfs(8)"},
+	}))
 }
 
 func dumpfsAction(c *cli.Context) error {
 	if c.NArg() != 1 {
-		return exitf(64, "dumpfs: want exactly one TARGET (an image, a device or PATH@N); see ufs2 dumpfs --help")
+		return exitf(exitUsage, "dumpfs: want exactly one TARGET (an image, a device or PATH@N); see ufs2 dumpfs --help")
 	}
 	free := c.Count("f") // -ff lists single fragments
 	marshal, asJSON := c.Bool("m"), c.Bool("json")
 	switch {
 	case free > 2:
-		return exitf(64, "dumpfs: -f given %d times; -f lists ranges, -ff single fragments", free)
+		return exitf(exitUsage, "dumpfs: -f given %d times; -f lists ranges, -ff single fragments", free)
 	case free > 0 && marshal:
-		return exitf(64, "dumpfs: -f and -m cannot be used together; choose one")
+		return exitf(exitUsage, "dumpfs: -f and -m cannot be used together; choose one")
 	case asJSON && (free > 0 || marshal):
-		return exitf(64, "dumpfs: --json prints the full dump; drop -f or -m")
+		return exitf(exitUsage, "dumpfs: --json prints the full dump; drop -f or -m")
 	}
 	target := c.Args().First()
-	dev, err := blockdev.Open(target, blockdev.Options{ReadOnly: true})
+	dev, err := openForReading("dumpfs", target)
 	if err != nil {
 		return exitf(1, "dumpfs: %v", err)
 	}

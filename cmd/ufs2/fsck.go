@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	register(&cli.Command{
+	register(withDoc(&cli.Command{
 		Name:      "fsck",
 		Usage:     "check and repair a UFS2 filesystem (FreeBSD fsck_ffs)",
 		ArgsUsage: "TARGET",
@@ -24,12 +24,7 @@ func init() {
 			"every question and opens TARGET read-only; -y answers yes; -p (preen) fixes\n" +
 			"only what soft updates can leave behind and stops at anything else. -f checks\n" +
 			"a filesystem marked clean (a preen skips it otherwise). -b N uses the backup\n" +
-			"superblock at sector N (512-byte sectors, as newfs lists them).\n\n" +
-			"Exit status (fsck_ffs's): 0 the check ran to its end (with -n, inconsistencies\n" +
-			"found are listed but do not change the status; --json's \"clean\" tells), 3 a\n" +
-			"preen without -f or -b could not read the superblock, 8 the check could not\n" +
-			"be made or a preen met an inconsistency it may not fix, 12 interrupted, 16 not\n" +
-			"completely repaired: run fsck again, 64 bad usage.",
+			"superblock at sector N (512-byte sectors, as newfs lists them).",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "n", Usage: "answer no to every question; open TARGET read-only"},
 			&cli.BoolFlag{Name: "y", Usage: "answer yes to every question"},
@@ -40,12 +35,24 @@ func init() {
 			&cli.BoolFlag{Name: "json", Usage: "print the summary and the problems found as JSON"},
 		},
 		Action: fsckAction,
-	})
+	}, manDoc{
+		Examples: []example{
+			{"ufs2 fsck -n -f disk.img", "Check a filesystem even if it is marked clean, changing nothing."},
+			{"ufs2 fsck -p disk.img", "Repair what soft updates can leave after a crash; stop at anything else."},
+			{"ufs2 fsck -y -b 192 disk.img", "Repair everything, reading the backup superblock at sector 192 (newfs lists where the backups are)."},
+		},
+		Exit: "fsck_ffs's statuses: 0 the check ran to its end (with -n, inconsistencies " +
+			"found are listed but do not change the status; --json's \"clean\" tells), 3 a " +
+			"preen without -f or -b could not read the superblock, 8 the check could not " +
+			"be made or a preen met an inconsistency it may not fix, 12 interrupted, 16 not " +
+			"completely repaired: run fsck again, 64 a bad command line.",
+		SeeAlso: []string{"ufs2-newfs(8)", "ufs2-dumpfs(8)", "ufs2-mount(8)", "fsck_ffs(8)"},
+	}))
 }
 
 func fsckAction(c *cli.Context) error {
 	if c.NArg() != 1 {
-		return exitf(64, "fsck: want exactly one TARGET (an image, a device or PATH@N); see ufs2 fsck --help")
+		return exitf(exitUsage, "fsck: want exactly one TARGET (an image, a device or PATH@N); see ufs2 fsck --help")
 	}
 	n, y, p := c.Bool("n"), c.Bool("y"), c.Bool("p")
 	count := 0
@@ -55,10 +62,10 @@ func fsckAction(c *cli.Context) error {
 		}
 	}
 	if count > 1 {
-		return exitf(64, "fsck: -n, -y and -p exclude each other; choose one")
+		return exitf(exitUsage, "fsck: -n, -y and -p exclude each other; choose one")
 	}
 	if c.Int64("b") < 0 {
-		return exitf(64, "fsck: -b wants a sector number, not %d", c.Int64("b"))
+		return exitf(exitUsage, "fsck: -b wants a sector number, not %d", c.Int64("b"))
 	}
 	mode := fsck.No
 	switch {
@@ -78,7 +85,13 @@ func fsckAction(c *cli.Context) error {
 		}
 	}
 	target := c.Args().First()
-	dev, err := blockdev.Open(target, blockdev.Options{ReadOnly: mode == fsck.No})
+	var dev blockdev.Device
+	var err error
+	if mode == fsck.No {
+		dev, err = openForReading("fsck", target)
+	} else {
+		dev, err = blockdev.Open(target, blockdev.Options{})
+	}
 	if err != nil {
 		// fsck_ffs -p (without -f or -b) exits 3 when it cannot read the
 		// superblock, an unopenable device included; otherwise 8.

@@ -11,7 +11,7 @@ import (
 )
 
 func init() {
-	register(editCommand(&cli.Command{
+	register(withDoc(&cli.Command{
 		Name:      "ln",
 		Usage:     "make a link in an unmounted UFS2 filesystem",
 		ArgsUsage: "TARGET SRC DST",
@@ -23,12 +23,19 @@ func init() {
 			&cli.BoolFlag{Name: "s", Usage: "make a symbolic link"},
 		},
 		Action: lnAction,
+	}, manDoc{
+		Examples: []example{
+			{"ufs2 ln disk.img /bin/sh /bin/rsh", "Make /bin/rsh a second name of /bin/sh."},
+			{"ufs2 ln -s disk.img /usr/local/etc/rc.conf /etc/rc.conf.local", "Make a symbolic link holding the text /usr/local/etc/rc.conf."},
+		},
+		Exit:    exitStd,
+		SeeAlso: []string{"ufs2-mv(8)", "ufs2-rm(8)", "ln(1)"},
 	}))
 }
 
 func lnAction(c *cli.Context) error {
 	if c.NArg() != 3 {
-		return exitf(64, "ln: want TARGET SRC DST; see ufs2 ln --help")
+		return exitf(exitUsage, "ln: want TARGET SRC DST; see ufs2 ln --help")
 	}
 	target, src, dst := c.Args().Get(0), c.Args().Get(1), c.Args().Get(2)
 	return withFS(c, "ln", target, func(_ context.Context, fsys *ufs.FS) error {

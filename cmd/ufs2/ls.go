@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	register(&cli.Command{
+	register(withDoc(&cli.Command{
 		Name:      "ls",
 		Usage:     "list files of an unmounted UFS2 filesystem",
 		ArgsUsage: "TARGET [PATH]",
@@ -22,18 +22,25 @@ func init() {
 			&cli.BoolFlag{Name: "R", Usage: "list subdirectories recursively"},
 		},
 		Action: lsAction,
-	})
+	}, manDoc{
+		Examples: []example{
+			{"ufs2 ls disk.img", "List the root directory."},
+			{"ufs2 ls -lR disk.img /etc", "List /etc and everything below it, with modes, owners, sizes and times."},
+		},
+		Exit:    "0 on success, 1 when TARGET or PATH cannot be read, 64 for a bad command line.",
+		SeeAlso: []string{"ufs2-get(8)", "ufs2-dumpfs(8)"},
+	}))
 }
 
 func lsAction(c *cli.Context) error {
 	if c.NArg() < 1 || c.NArg() > 2 {
-		return exitf(64, "ls: want TARGET [PATH]; see ufs2 ls --help")
+		return exitf(exitUsage, "ls: want TARGET [PATH]; see ufs2 ls --help")
 	}
 	target, p := c.Args().Get(0), "/"
 	if c.NArg() == 2 {
 		p = c.Args().Get(1)
 	}
-	fsys, err := openFSReadOnly(target)
+	fsys, err := openFSReadOnly("ls", target)
 	if err != nil {
 		return err
 	}

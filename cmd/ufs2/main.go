@@ -36,9 +36,18 @@ func exitf(code int, format string, args ...any) error {
 
 func newApp() *cli.App {
 	sort.Slice(commands, func(i, j int) bool { return commands[i].Name < commands[j].Name })
+	cli.HelpPrinter = printHelp
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version"}
+	cli.HelpFlag = &cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show this help"}
+	for _, c := range commands {
+		if c.OnUsageError == nil {
+			c.OnUsageError = usageError(c.Name)
+		}
+	}
 	return &cli.App{
-		Name:  "ufs2",
-		Usage: "FreeBSD's UFS2 filesystem from Linux: newfs, dumpfs, fsck, mount and offline file access",
+		Name:    "ufs2",
+		Version: appVersion(),
+		Usage:   "FreeBSD's UFS2 filesystem from Linux: newfs, dumpfs, fsck, mount and offline file access",
 		Description: "TARGET is an image file, a block device, or PATH@N for partition N of a\n" +
 			"GPT or MBR partition table inside an image or device.",
 		Commands:        commands,
@@ -46,6 +55,8 @@ func newApp() *cli.App {
 		// Flags after positional arguments are not reordered; FreeBSD's tools
 		// also want options first.
 		UseShortOptionHandling: true,
+		Action:                 appAction,
+		OnUsageError:           usageError(""),
 		ExitErrHandler:         func(*cli.Context, error) {},
 	}
 }
@@ -55,7 +66,7 @@ func main() {
 }
 
 // run executes the CLI and maps errors to exit codes: an exitError keeps its
-// code, a usage error is 64 (EX_USAGE), anything else 1.
+// code, a usage error is exitUsage (64, EX_USAGE), anything else 1.
 func run(args []string) int {
 	err := newApp().Run(args)
 	if err == nil {

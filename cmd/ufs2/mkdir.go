@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	register(editCommand(&cli.Command{
+	register(withDoc(&cli.Command{
 		Name:      "mkdir",
 		Usage:     "make directories in an unmounted UFS2 filesystem",
 		ArgsUsage: "TARGET PATH...",
@@ -23,9 +23,16 @@ func init() {
 			"directories.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "p", Usage: "make parent directories as needed; no error if a directory exists"},
-			&cli.StringFlag{Name: "m", Usage: "mode of the new directories (octal or symbolic)"},
+			&cli.StringFlag{Name: "m", Usage: "`MODE` of the new directories, octal or symbolic (default: 0777 less the umask)"},
 		},
 		Action: mkdirAction,
+	}, manDoc{
+		Examples: []example{
+			{"ufs2 mkdir -p disk.img /usr/local/etc", "Make /usr/local/etc and any missing parent."},
+			{"ufs2 mkdir -m 0700 disk.img /root/.ssh", "Make a directory only its owner may enter."},
+		},
+		Exit:    exitStd,
+		SeeAlso: []string{"ufs2-rm(8)", "ufs2-put(8)", "mkdir(1)"},
 	}))
 }
 
@@ -38,7 +45,7 @@ func processUmask() uint16 {
 
 func mkdirAction(c *cli.Context) error {
 	if c.NArg() < 2 {
-		return exitf(64, "mkdir: want TARGET PATH...; see ufs2 mkdir --help")
+		return exitf(exitUsage, "mkdir: want TARGET PATH...; see ufs2 mkdir --help")
 	}
 	umask := processUmask()
 	def := 0o777 &^ umask

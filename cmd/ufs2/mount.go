@@ -45,7 +45,7 @@ const (
 )
 
 func init() {
-	register(&cli.Command{
+	register(withDoc(&cli.Command{
 		Name:      "mount",
 		Usage:     "mount a UFS2 filesystem through FUSE",
 		ArgsUsage: "TARGET MOUNTPOINT",
@@ -69,17 +69,25 @@ func init() {
 			"mounted read-only or with -o force: run ufs2 fsck first. A forced\n" +
 			"read-write mount leaves it marked not clean, so that fsck still runs.\n\n" +
 			"Installed as mount.ufs2 (ln -s \"$(command -v ufs2)\" /sbin/mount.ufs2),\n" +
-			"it lets mount -t ufs2 IMAGE DIR and fstab lines of type ufs2 work.\n" +
-			"Exit status: 0 mounted, 64 usage, 32 the mount failed.",
+			"it lets mount -t ufs2 IMAGE DIR and fstab lines of type ufs2 work.",
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "o", Usage: "mount options (see above)"},
-			&cli.BoolFlag{Name: "f", Usage: "stay in the foreground and log to stderr"},
+			&cli.StringSliceFlag{Name: "o", Usage: "comma-separated mount `OPTIONS` (listed in the description)"},
+			&cli.BoolFlag{Name: "f", Usage: "stay in the foreground, log to stderr and say when mounted"},
 			// Set by the mount.ufs2 helper for mount(8)'s -s and -f.
 			&cli.BoolFlag{Name: "sloppy", Hidden: true},
 			&cli.BoolFlag{Name: "fake", Hidden: true},
 		},
 		Action: mountAction,
-	})
+	}, manDoc{
+		Examples: []example{
+			{"ufs2 mount disk.img /mnt", "Mount read-write and return once /mnt is usable; umount /mnt ends it."},
+			{"ufs2 mount -o ro,noatime disk.img@2 /mnt", "Mount partition 2 of disk.img read-only."},
+			{"ufs2 mount -f -o debug disk.img /mnt", "Serve in the foreground, logging every FUSE request to stderr, until interrupted."},
+		},
+		Exit: "0 mounted (in the foreground: unmounted again and written), 1 the server failed, " +
+			"32 the mount failed (mount(8)'s status; the message gives the cause), 64 a bad command line.",
+		SeeAlso: []string{"ufs2-fsck(8)", "mount(8)", "umount(8)", "fusermount3(1)", "fstab(5)"},
+	}))
 	if filepath.Base(os.Args[0]) == helperCmd {
 		os.Args = helperArgs(os.Args)
 	}
@@ -151,23 +159,23 @@ type mountRequest struct {
 func parseMount(c *cli.Context) (*mountRequest, error) {
 	for _, a := range c.Args().Slice() {
 		if msg, ok := strings.CutPrefix(a, "--usage-error="); ok {
-			return nil, exitf(64, "mount: %s; see ufs2 mount --help", msg)
+			return nil, exitf(exitUsage, "mount: %s; see ufs2 mount --help", msg)
 		}
 	}
 	if c.NArg() != 2 {
-		return nil, exitf(64, "mount: want TARGET MOUNTPOINT; see ufs2 mount --help")
+		return nil, exitf(exitUsage, "mount: want TARGET MOUNTPOINT; see ufs2 mount --help")
 	}
 	r := &mountRequest{foreground: c.Bool("f"), fake: c.Bool("fake"), sloppy: c.Bool("sloppy")}
 	var err error
 	if r.target, err = absTarget(c.Args().Get(0)); err != nil {
-		return nil, exitf(64, "mount: %v", err)
+		return nil, exitf(exitUsage, "mount: %v", err)
 	}
 	if r.dir, err = filepath.Abs(c.Args().Get(1)); err != nil {
-		return nil, exitf(64, "mount: %v", err)
+		return nil, exitf(exitUsage, "mount: %v", err)
 	}
 	r.optList = strings.Join(c.StringSlice("o"), ",")
 	if err := mount.ParseOptions(&r.opts, r.optList, r.sloppy); err != nil {
-		return nil, exitf(64, "mount: %s; see ufs2 mount --help", errText(err))
+		return nil, exitf(exitUsage, "mount: %s; see ufs2 mount --help", errText(err))
 	}
 	if r.opts.FsName == "" {
 		r.opts.FsName = r.target

@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	register(editCommand(&cli.Command{
+	register(withDoc(&cli.Command{
 		Name:      "mv",
 		Usage:     "rename a file in an unmounted UFS2 filesystem",
 		ArgsUsage: "TARGET SRC DST",
@@ -19,12 +19,19 @@ func init() {
 			"empty directory DST when SRC is a directory. A directory cannot move below\n" +
 			"itself.",
 		Action: mvAction,
+	}, manDoc{
+		Examples: []example{
+			{"ufs2 mv disk.img /etc/rc.conf /etc/rc.conf.old", "Rename a file."},
+			{"ufs2 mv disk.img /tmp/build /usr/obj", "Move the directory /tmp/build into the existing directory /usr/obj."},
+		},
+		Exit:    exitStd,
+		SeeAlso: []string{"ufs2-ln(8)", "ufs2-rm(8)", "mv(1)"},
 	}))
 }
 
 func mvAction(c *cli.Context) error {
 	if c.NArg() != 3 {
-		return exitf(64, "mv: want TARGET SRC DST; see ufs2 mv --help")
+		return exitf(exitUsage, "mv: want TARGET SRC DST; see ufs2 mv --help")
 	}
 	target, src, dst := c.Args().Get(0), c.Args().Get(1), c.Args().Get(2)
 	return withFS(c, "mv", target, func(_ context.Context, fsys *ufs.FS) error {

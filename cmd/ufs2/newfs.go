@@ -19,7 +19,20 @@ import (
 	"github.com/ufs2/ufs2/ufs"
 )
 
-func init() { register(newfsCommand()) }
+func init() {
+	register(withDoc(newfsCommand(), manDoc{
+		Examples: []example{
+			{"ufs2 newfs -s 10g disk.img", "Make a 10 GiB image file (sparse: only metadata is written) holding a new filesystem."},
+			{"ufs2 newfs -N /dev/sdb1", "Print the layout newfs would give the partition and write nothing."},
+			{"ufs2 newfs -s 2g --from ./rootfs -L root root.img", "Make a 2 GiB image labelled root holding the host tree ./rootfs."},
+			{"ufs2 newfs -F disk.img", "Make a new filesystem over the one disk.img already holds, without asking."},
+		},
+		Exit: "0 on success; 1 for a bad option value or a target that cannot be used; " +
+			"13 to 40 for FreeBSD mkfs's own checks (the message is mkfs's); " +
+			"64 for a bad command line; 130 interrupted while filling from --from (the image made is removed).",
+		SeeAlso: []string{"ufs2-dumpfs(8)", "ufs2-fsck(8)", "ufs2-mount(8)", "newfs(8)", "makefs(8)"},
+	}))
+}
 
 func newfsCommand() *cli.Command {
 	str := func(name, usage string) cli.Flag { return &cli.StringFlag{Name: name, Usage: usage} }
@@ -46,36 +59,33 @@ func newfsCommand() *cli.Command {
 		Flags: []cli.Flag{
 			boolf("E", "erase (discard) the old contents of the device first"),
 			boolf("J", "enable gjournal (sets FS_GJOURNAL)"),
-			str("L", "volume label"),
+			str("L", "volume `LABEL` (letters, digits, dashes, underscores)"),
 			boolf("N", "print the layout and write nothing"),
-			str("O", "filesystem format: only 2 (UFS2) is supported"),
+			str("O", "filesystem `FORMAT`: only 2 (UFS2) is supported"),
 			boolf("R", "regression mode: fixed time and sequential random numbers"),
-			str("S", "sector size in bytes"),
-			boolf("U", "enable soft updates (the default)"),
-			boolf("no-softdep", "disable soft updates"),
-			str("a", "maximum contiguous blocks (maxcontig)"),
-			str("b", "block size"),
-			str("c", "blocks per cylinder group (upper bound)"),
-			str("d", "maximum extent size"),
-			str("e", "maximum blocks per file in a cylinder group (maxbpg)"),
-			str("f", "fragment size"),
-			str("g", "expected average file size"),
-			str("h", "expected average files per directory"),
-			str("i", "bytes of data per inode"),
+			str("S", "sector `SIZE` in bytes (default: 512)"),
+			boolf("U", "soft updates; they are on by default (as in FreeBSD 14), --no-softdep turns them off"),
+			boolf("no-softdep", "no soft updates: synchronous metadata writes instead"),
+			str("a", "at most `MAXCONTIG` blocks written together (default: 1 MiB worth)"),
+			str("b", "block `SIZE` in bytes (default: 32k)"),
+			str("c", "at most `BLOCKS` per cylinder group (default: as many as one group map holds)"),
+			str("d", "largest extent `SIZE` in bytes (default: the block size)"),
+			str("e", "`MAXBPG` blocks of a file in one cylinder group before it moves on to the next (default: block size / 8)"),
+			str("f", "fragment `SIZE` in bytes (default: 4k)"),
+			str("g", "expected average file `SIZE` in bytes (default: 16k)"),
+			str("h", "expected average `FILES` per directory (default: 64)"),
+			str("i", "`BYTES` of data per inode (default: 2 fragments' worth, 8k)"),
 			boolf("j", "journaled soft updates (not supported)"),
-			str("k", "fragments held for metadata in each cylinder group"),
+			str("k", "`FRAGS` held for metadata in each cylinder group (default: half the minfree reserve)"),
 			boolf("l", "enable multilabel MAC (sets FS_MULTILABEL)"),
-			str("m", "minimum free space %"),
+			str("m", "minimum free space, `PERCENT` of the data area (default: 8)"),
 			boolf("n", "do not create the .snap directory"),
-			str("o", "optimization preference: space or time"),
-			str("r", "sectors reserved at the end of the device"),
-			str("s", "filesystem size: sectors, or bytes with a suffix (1g, 100g, 1t)"),
+			str("o", "`OPTIMIZATION`: space or time (default: time)"),
+			str("r", "`SECTORS` reserved at the end of the device (default: 0)"),
+			str("s", "filesystem `SIZE`: sectors, or bytes with a suffix (1g, 100g, 1t); default: the whole device"),
 			boolf("t", "enable TRIM (sets FS_TRIM)"),
-			str("from", "fill the new filesystem from this host directory"),
+			str("from", "fill the new filesystem from the host directory `DIR`"),
 			boolf("help", "show this help"),
-		},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return exitf(64, "newfs: %v (see ufs2 newfs --help)", err)
 		},
 		Action: runNewfs,
 	}
@@ -86,7 +96,7 @@ func runNewfs(c *cli.Context) error {
 		return cli.ShowSubcommandHelp(c)
 	}
 	if c.NArg() != 1 {
-		return exitf(64, "newfs: give exactly one TARGET (an image file, a block device or PATH@N)")
+		return exitf(exitUsage, "newfs: give exactly one TARGET (an image file, a block device or PATH@N)")
 	}
 	target := c.Args().First()
 	p, sizeGiven, err := newfsParams(c)
@@ -370,7 +380,7 @@ func newfsParams(c *cli.Context) (p newfs.Params, sizeGiven bool, err error) {
 	}
 	p.SoftUpdates = !c.Bool("no-softdep")
 	if c.Bool("U") && c.Bool("no-softdep") {
-		return p, false, exitf(64, "newfs: -U and --no-softdep contradict each other; give one")
+		return p, false, exitf(exitUsage, "newfs: -U and --no-softdep contradict each other; give one")
 	}
 	p.Erase = c.Bool("E")
 	p.Gjournal = c.Bool("J")

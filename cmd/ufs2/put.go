@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	register(editCommand(&cli.Command{
+	register(withDoc(&cli.Command{
 		Name:      "put",
 		Usage:     "copy a host file or tree into an unmounted UFS2 filesystem",
 		ArgsUsage: "TARGET SRC PATH",
@@ -31,20 +31,19 @@ func init() {
 			"attributes: put TARGET DIR / fills the root) and a file SRC lands as\n" +
 			"PATH/NAME. Existing files of the same name are replaced.",
 		Action: putAction,
+	}, manDoc{
+		Examples: []example{
+			{"ufs2 put disk.img ./rc.conf /etc/rc.conf", "Copy one host file in, replacing /etc/rc.conf."},
+			{"ufs2 put disk.img ./rootfs /", "Merge the host tree ./rootfs into the root directory."},
+		},
+		Exit:    "0 on success, 1 when something could not be copied (the message says what), 64 for a bad command line, 130 interrupted (the filesystem is consistent; the copy is partial).",
+		SeeAlso: []string{"ufs2-get(8)", "ufs2-newfs(8)", "ufs2-mkdir(8)"},
 	}))
-}
-
-// editCommand gives a file-changing command its usage-error exit status.
-func editCommand(c *cli.Command) *cli.Command {
-	c.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
-		return exitf(64, "%s: %v (see ufs2 %s --help)", c.Name, err, c.Name)
-	}
-	return c
 }
 
 func putAction(c *cli.Context) error {
 	if c.NArg() != 3 {
-		return exitf(64, "put: want TARGET SRC PATH; see ufs2 put --help")
+		return exitf(exitUsage, "put: want TARGET SRC PATH; see ufs2 put --help")
 	}
 	target, src, p := c.Args().Get(0), c.Args().Get(1), c.Args().Get(2)
 	if _, err := os.Lstat(src); err != nil {

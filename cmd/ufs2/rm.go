@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	register(editCommand(&cli.Command{
+	register(withDoc(&cli.Command{
 		Name:      "rm",
 		Usage:     "remove files from an unmounted UFS2 filesystem",
 		ArgsUsage: "TARGET PATH...",
@@ -24,12 +24,19 @@ func init() {
 			&cli.BoolFlag{Name: "f", Usage: "ignore missing paths"},
 		},
 		Action: rmAction,
+	}, manDoc{
+		Examples: []example{
+			{"ufs2 rm disk.img /etc/motd", "Remove one file."},
+			{"ufs2 rm -rf disk.img /usr/obj", "Remove a tree; no error if it is not there."},
+		},
+		Exit:    exitStd,
+		SeeAlso: []string{"ufs2-mkdir(8)", "ufs2-mv(8)", "rm(1)"},
 	}))
 }
 
 func rmAction(c *cli.Context) error {
 	if c.NArg() < 2 && !(c.NArg() == 1 && c.Bool("f")) {
-		return exitf(64, "rm: want TARGET PATH...; see ufs2 rm --help")
+		return exitf(exitUsage, "rm: want TARGET PATH...; see ufs2 rm --help")
 	}
 	opts := tools.RemoveOptions{Recursive: c.Bool("r") || c.Bool("R"), Force: c.Bool("f")}
 	target := c.Args().First()

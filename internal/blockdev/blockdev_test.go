@@ -3,6 +3,7 @@ package blockdev
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -486,5 +487,57 @@ func TestRecorderConcurrent(t *testing.T) {
 	}
 	if !bytes.Equal(dst.Bytes(), m.Bytes()) {
 		t.Error("replay of a concurrent log differs from the device")
+	}
+}
+
+// TestAllowInUse: a read-only open with AllowInUse goes on while another
+// open holds the image for writing, without a lock (a later writer still
+// meets only the first one), and InUse names the holder; without a
+// writer there is nothing to warn of. Writers keep failing with ErrBusy
+// naming the holder.
+func TestAllowInUse(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "disk.img")
+	d, err := Open(path, Options{Create: true, CreateSize: 1 << 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	share := Options{ReadOnly: true, AllowInUse: true}
+	alone, err := Open(path, share)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, ok := InUse(alone); ok {
+		t.Errorf("InUse of an image nobody else holds: %q", w)
+	}
+	alone.Close()
+
+	w, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	pid := fmt.Sprintf("process %d", os.Getpid())
+	r, err := Open(path, share)
+	if err != nil {
+		t.Fatalf("read-only open sharing with a writer: %v", err)
+	}
+	warning, ok := InUse(r)
+	if !ok || !strings.Contains(warning, pid) {
+		t.Errorf("InUse = %q, %v; want a warning naming %s", warning, ok, pid)
+	}
+	if _, err := r.WriteAt([]byte{1}, 0); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("WriteAt of a shared read-only device: %v", err)
+	}
+	if _, err := Open(path, Options{ReadOnly: true}); !errors.Is(err, ErrBusy) {
+		t.Errorf("plain read-only open beside a writer: %v, want ErrBusy", err)
+	}
+	_, err = Open(path, Options{})
+	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), pid) {
+		t.Errorf("second writer: %v; want ErrBusy naming %s", err, pid)
+	}
+	r.Close()
+	if _, err := Open(path, Options{AllowInUse: true}); !errors.Is(err, ErrBadOptions) {
+		t.Errorf("AllowInUse without ReadOnly: %v, want ErrBadOptions", err)
 	}
 }

@@ -40,6 +40,14 @@ type Options struct {
 	// Grow extends an existing image file smaller than CreateSize to
 	// CreateSize (sparse). Block devices and partitions cannot grow.
 	Grow bool
+	// AllowInUse, with ReadOnly, opens an image file that another
+	// process holds for writing (a live read-write mount, an offline
+	// command changing it) instead of failing with ErrBusy. The Device
+	// then holds no lock and reads what is on disk while the other
+	// process may be writing it; InUse says so, for a warning. This is
+	// for the tools that only read (dumpfs, fsck -n, ls, get), as FreeBSD
+	// lets dumpfs and fsck -n read a mounted filesystem.
+	AllowInUse bool
 }
 
 // validate rejects contradictory options before anything is touched.
@@ -51,6 +59,8 @@ func (o Options) validate(target string, partition int) error {
 		return errorf(ErrBadOptions, "%s: creating an image needs a size greater than zero", target)
 	case o.Grow && o.CreateSize == 0:
 		return errorf(ErrBadOptions, "%s: growing an image needs the size to grow it to", target)
+	case o.AllowInUse && !o.ReadOnly:
+		return errorf(ErrBadOptions, "%s: only a read-only open may share an image with a writer", target)
 	case o.ReadOnly && (o.Create || o.Grow):
 		return errorf(ErrBadOptions, "%s: cannot create or grow an image opened read-only; drop one of the two", target)
 	case o.Grow && partition > 0:
@@ -159,8 +169,9 @@ func createFile(target, path string, opts Options) (*fileDevice, error) {
 		return nil, fmt.Errorf("%s: cannot create the image: %w", target, err)
 	}
 	if err := lockFile(f, true); err != nil {
+		hs := lockHolders(f)
 		_ = f.Close()
-		return nil, lockError(target, err, false)
+		return nil, lockError(target, err, false, hs)
 	}
 	if err := f.Truncate(opts.CreateSize); err != nil {
 		_ = f.Close()
@@ -190,9 +201,14 @@ func openFile(target, path string, opts Options) (*fileDevice, error) {
 		_ = f.Close()
 		return nil, errorf(ErrBadTarget, "%s: %s changed while being opened; try again", target, path)
 	}
+	inUse := ""
 	if err := lockFile(f, !opts.ReadOnly); err != nil {
-		_ = f.Close()
-		return nil, lockError(target, err, opts.ReadOnly)
+		if !opts.AllowInUse || !errors.Is(err, syscall.EWOULDBLOCK) {
+			hs := lockHolders(f)
+			_ = f.Close()
+			return nil, lockError(target, err, opts.ReadOnly, hs)
+		}
+		inUse = inUseWarning(target, lockHolders(f))
 	}
 	size := fi.Size()
 	if opts.Grow && opts.CreateSize > size {
@@ -202,7 +218,7 @@ func openFile(target, path string, opts Options) (*fileDevice, error) {
 		}
 		size = opts.CreateSize
 	}
-	return &fileDevice{f: f, name: target, size: size, ro: opts.ReadOnly}, nil
+	return &fileDevice{f: f, name: target, size: size, ro: opts.ReadOnly, inUse: inUse}, nil
 }
 
 // openBlockDevice opens a block device, O_EXCL when writable, and asks the
@@ -244,14 +260,56 @@ func openError(target string, err error) error {
 	return fmt.Errorf("%s: %w", target, err)
 }
 
-func lockError(target string, err error, readOnly bool) error {
-	if errors.Is(err, syscall.EWOULDBLOCK) {
-		if readOnly {
-			return causef(ErrBusy, err, "%s: another process has the image open for writing; wait for it to finish or stop it", target)
-		}
-		return causef(ErrBusy, err, "%s: another process has the image open; wait for it to finish or stop it", target)
+// lockError explains a failed flock, naming the processes that hold the
+// image (hs) when /proc shows them.
+func lockError(target string, err error, readOnly bool, hs []holder) error {
+	if !errors.Is(err, syscall.EWOULDBLOCK) {
+		return fmt.Errorf("%s: cannot lock the image: %w", target, err)
 	}
-	return fmt.Errorf("%s: cannot lock the image: %w", target, err)
+	what := "another process has the image open"
+	if readOnly {
+		what = "another process has the image open for writing"
+	}
+	if who := describeHolders(hs); who != "" {
+		what = "in use by " + who
+	}
+	if mp := mountedBy(hs); mp != "" {
+		return causef(ErrBusy, err, "%s: %s; unmount it first (umount %s)", target, what, mp)
+	}
+	return causef(ErrBusy, err, "%s: %s; wait for it to finish or stop it", target, what)
+}
+
+// inUseWarning is the sentence InUse returns for an image opened under
+// Options.AllowInUse while hs hold it.
+func inUseWarning(target string, hs []holder) string {
+	who := describeHolders(hs)
+	if who == "" {
+		who = "another process (a ufs2 mount or a command changing it)"
+	}
+	return fmt.Sprintf("%s is in use by %s; reading it read-only as it is on disk, which may not be consistent while it is being written (what the writer holds in memory is missing)", target, who)
+}
+
+// mountedBy returns the mount point of the first holder that has the
+// image mounted, or "".
+func mountedBy(hs []holder) string {
+	for _, h := range hs {
+		if h.mounted != "" {
+			return h.mounted
+		}
+	}
+	return ""
+}
+
+// InUse reports whether d was opened under Options.AllowInUse while
+// another process held it for writing, with a one-line warning naming
+// that process (and its mount point, for a mount) and what reading it may
+// show. Devices other than Open's report false.
+func InUse(d Device) (warning string, ok bool) {
+	fd, isFile := d.(*fileDevice)
+	if !isFile || fd.inUse == "" {
+		return "", false
+	}
+	return fd.inUse, true
 }
 
 // fileDevice is a Device over an *os.File: a whole image or block device, or
@@ -265,7 +323,8 @@ type fileDevice struct {
 	base  int64  // offset in f of the device's byte 0 (a partition's start)
 	size  int64  // bytes usable from base
 	ro    bool
-	block bool // f is a block device
+	block bool   // f is a block device
+	inUse string // InUse's warning: opened unlocked while another process writes
 }
 
 var _ Device = (*fileDevice)(nil)

@@ -38,8 +38,16 @@
 //   - a block device is opened O_EXCL when writable, so the kernel refuses it
 //     while a filesystem, md or device-mapper holds it (ErrBusy);
 //   - a regular file gets an advisory flock: exclusive when writable, shared
-//     when read-only, never waiting. A conflict is ErrBusy. The lock lives as
-//     long as the file descriptor, so it goes away with the process.
+//     when read-only, never waiting. A conflict is ErrBusy, naming the
+//     processes /proc/locks shows holding it (and the mount point of a
+//     FUSE mount of the image by one of them). The lock lives as long as
+//     the file descriptor, so it goes away with the process.
+//
+// A read-only open may ask to share an image with its writer
+// (Options.AllowInUse): the tools that only read — dumpfs, fsck -n, ls,
+// get — then read an image a live mount holds, unlocked, and InUse gives
+// the warning to print: what is on disk may not be consistent while the
+// mount writes. Such a Device still never writes.
 //
 // These are checks at Open, not a guarantee: the kernel may mount an image
 // after Open, and a program that ignores flock is not stopped by it.

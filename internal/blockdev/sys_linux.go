@@ -157,6 +157,7 @@ func findMount(path string, partition int) (mountPoint, bool, error) {
 type mountEntry struct {
 	dev    uint64 // field 3, major:minor of the mounted filesystem
 	dir    string // field 5, the mount point
+	fstype string // the field after "-", e.g. ext4 or fuse.ufs2
 	source string // the field after the fstype, e.g. /dev/loop0
 }
 
@@ -186,6 +187,7 @@ func readMountinfo() ([]mountEntry, error) {
 		m := mountEntry{dev: dev, dir: unescapeMountinfo(fields[4])}
 		for i := 5; i+2 < len(fields); i++ {
 			if fields[i] == "-" {
+				m.fstype = fields[i+1]
 				m.source = unescapeMountinfo(fields[i+2])
 				break
 			}

@@ -19,6 +19,11 @@ func blockDeviceSize(*os.File) (int64, error)         { return 0, errUnsupported
 func logicalSectorSize(*os.File) (int, error)         { return 0, errUnsupported }
 func fdatasync(f *os.File) error                      { return f.Sync() }
 func findMount(string, int) (mountPoint, bool, error) { return mountPoint{}, false, nil }
+func lockHolders(*os.File) []holder                   { return nil }
+func describeHolders([]holder) string                 { return "" }
+
+// holder is a process holding a lock on an image; none are found here.
+type holder struct{ mounted string }
 
 // mountPoint is a mount that uses a target.
 type mountPoint struct {

@@ -14,7 +14,7 @@ import (
 
 const module = "github.com/ufs2/ufs2"
 
-// layers lists the project's packages top to bottom, as DESIGN.md does.
+// layers lists the project's packages top to bottom, as ARCHITECTURE.md does.
 // A package belongs to the first layer that is its path or a prefix
 // directory of it (tools/dumpfs is in "tools"). A package may import
 // packages of its own layer and of the layers below it, never above.
@@ -93,7 +93,7 @@ func hasPrefixPath(path, prefix string) bool {
 func checkImports(pkg string, imports, testImports []string) []string {
 	layer, index, ok := layerOf(pkg)
 	if !ok {
-		return []string{fmt.Sprintf("package %s is in no layer: add it to layers in internal/lint/imports_test.go and to DESIGN.md", pkg)}
+		return []string{fmt.Sprintf("package %s is in no layer: add it to layers in internal/lint/imports_test.go and to ARCHITECTURE.md", pkg)}
 	}
 	var msgs []string
 	check := func(imp string, inTest bool) {
@@ -113,7 +113,7 @@ func checkImports(pkg string, imports, testImports []string) []string {
 		depLayer, depIndex, ok := layerOf(dep)
 		switch {
 		case !ok:
-			msgs = append(msgs, fmt.Sprintf("%s imports %s%s, which is in no layer: add it to layers in internal/lint/imports_test.go and to DESIGN.md", pkg, imp, where))
+			msgs = append(msgs, fmt.Sprintf("%s imports %s%s, which is in no layer: add it to layers in internal/lint/imports_test.go and to ARCHITECTURE.md", pkg, imp, where))
 			return
 		case depLayer == layer:
 			return // within a layer, and a package's tests importing the package
@@ -134,7 +134,7 @@ func checkImports(pkg string, imports, testImports []string) []string {
 			return
 		}
 		if depIndex <= index {
-			msgs = append(msgs, fmt.Sprintf("%s imports %s%s: %s is not below %s in the layers of DESIGN.md", pkg, imp, where, depLayer, layer))
+			msgs = append(msgs, fmt.Sprintf("%s imports %s%s: %s is not below %s in the layers of ARCHITECTURE.md", pkg, imp, where, depLayer, layer))
 		}
 	}
 	for _, imp := range imports {
