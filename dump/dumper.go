@@ -32,6 +32,9 @@ type Options struct {
 	// Msg receives dump's operator messages, one per call, without the
 	// "  DUMP: " prefix and with their newline.
 	Msg func(string)
+	// EstimateOnly stops after the mapping passes (dump -S): Result
+	// holds the estimate and nothing is written.
+	EstimateOnly bool
 	// Progress, if set, is called after each write of a full buffer with
 	// the records written so far and the estimate of the total.
 	Progress func(written, estimated int64)
@@ -158,6 +161,9 @@ func (d *dumper) run() error {
 	d.tapesize += 10
 	d.res.Estimated = d.tapesize
 	d.msg("estimated %d tape blocks.\n", d.tapesize)
+	if o.EstimateOnly {
+		return nil
+	}
 
 	// startnewtape: the volume header.
 	d.newtape = true

@@ -117,14 +117,44 @@ func (a *attrSetter) apply(p string, h *Header, ea []byte) error {
 	return nil
 }
 
-// fileWriter receives a regular file's data from Reader.ReadFile.
+// fileWriter receives a regular file's data from Reader.ReadFile and
+// writes it in runs of up to fileWriteRun bytes: records contiguous in the
+// file are gathered, a hole ends a run.
 type fileWriter struct {
-	f *os.File
-	p string
+	f     *os.File
+	p     string
+	buf   []byte
+	off   int64 // file offset of buf[0]
+	bytes int64 // written
 }
 
+const fileWriteRun = 1 << 20
+
 func (w *fileWriter) Data(off int64, b []byte) error {
-	if _, err := w.f.WriteAt(b, off); err != nil {
+	if len(w.buf) > 0 && (off != w.off+int64(len(w.buf)) || len(w.buf)+len(b) > fileWriteRun) {
+		if err := w.flush(); err != nil {
+			return err
+		}
+	}
+	if len(w.buf) == 0 {
+		w.off = off
+		if w.buf == nil {
+			w.buf = make([]byte, 0, fileWriteRun)
+		}
+	}
+	w.buf = append(w.buf, b...)
+	return nil
+}
+
+// flush writes the gathered run.
+func (w *fileWriter) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	n, err := w.f.WriteAt(w.buf, w.off)
+	w.bytes += int64(n)
+	w.buf = w.buf[:0]
+	if err != nil {
 		return hostErr("write", w.p, err)
 	}
 	return nil
