@@ -21,7 +21,10 @@ import (
 // CtimeLayout is ctime(3)'s format.
 const CtimeLayout = "Mon Jan _2 15:04:05 2006"
 
-const dumpFmtLen = 53 // DUMPFMTLEN
+// DumpFmtLen is DUMPFMTLEN, the width of the name in a dumpdates line.
+const DumpFmtLen = 53
+
+const dumpFmtLen = DumpFmtLen
 
 // DumpDate is one line of dumpdates.
 type DumpDate struct {

@@ -548,7 +548,13 @@ func (r *restorer) rebuild() error {
 		return nil
 	}
 	r.verbose("Check pointing the restore\n")
-	return writeSymtab(r.opts.Symtab, &symtab{Magic: symtabMagic, DumpDate: vol.Date, Level: vol.Level, Dirs: pruned(t)})
+	if err := writeSymtab(r.opts.Symtab, &symtab{Magic: symtabMagic, DumpDate: vol.Date, Level: vol.Level, Dirs: pruned(t)}); err != nil {
+		return err
+	}
+	// The symbol table is a new name in the root: give the root its
+	// dumped times back.
+	a := &t.dirs[rootIno].Attr
+	return r.attrs.apply(r.host(""), a.header(), nil)
 }
 
 // headerTimeAt is a dump date as a time.

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -187,9 +186,10 @@ func dumpAction(c *cli.Context) error {
 		dumpMsg("WARNING: should use -L when dumping live read-write filesystems!\n")
 		dumpMsg("         (%s)\n", holder)
 	}
+	// dumpdates names the filesystem as given, as FreeBSD's dump does.
 	name := target
-	if abs, err := filepath.Abs(target); err == nil {
-		name = abs
+	if c.Bool("u") && len(name) > dump.DumpFmtLen {
+		return exitf(dumpXStartup, "dump: name '%s' exceeds DUMPFMTLEN (%d) bytes, the width of a dumpdates line; give a shorter path to TARGET (run dump from nearer it)", name, dump.DumpFmtLen)
 	}
 	host, _ := os.Hostname()
 	now := time.Now()
