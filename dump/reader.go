@@ -155,6 +155,11 @@ func (rd *Reader) skipDump(n int) error {
 func (rd *Reader) start() error {
 	h, at, err := rd.header()
 	if err != nil {
+		if errors.Is(err, ErrShort) && at == 0 && rd.rec == 0 {
+			if _, perr := rd.r.Peek(1); perr != nil {
+				return fmt.Errorf("%w: the input is empty, not a dump", ErrFormat)
+			}
+		}
 		if errors.Is(err, ErrMagic) && at == 0 {
 			return fmt.Errorf("%w: the input is not a dump (no dump header in its first record)", ErrFormat)
 		}

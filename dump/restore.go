@@ -147,6 +147,7 @@ type tree struct {
 	dirOrder []uint32          // parents before children
 	files    map[uint32][]string
 	order    []treeItem // every name in walk order, for listing
+	byPath   map[string]int // index in order
 }
 
 type treeItem struct {
@@ -158,7 +159,7 @@ type treeItem struct {
 // walkTree places every directory reachable from the root once and every
 // other inode keep accepts under all its names.
 func walkTree(dirs map[uint32]*dirNode, keep func(uint32) bool, warn func(error)) *tree {
-	t := &tree{dirs: dirs, dirPath: map[uint32]string{}, files: map[uint32][]string{}}
+	t := &tree{dirs: dirs, dirPath: map[uint32]string{}, files: map[uint32][]string{}, byPath: map[string]int{}}
 	if dirs[rootIno] == nil {
 		return t
 	}
@@ -166,6 +167,7 @@ func walkTree(dirs map[uint32]*dirNode, keep func(uint32) bool, warn func(error)
 	walk = func(ino uint32, p string) {
 		t.dirPath[ino] = p
 		t.dirOrder = append(t.dirOrder, ino)
+		t.byPath[p] = len(t.order)
 		t.order = append(t.order, treeItem{p, ino, true})
 		for _, e := range dirs[ino].Entries {
 			cp := path.Join(p, e.Name)
@@ -179,6 +181,7 @@ func walkTree(dirs map[uint32]*dirNode, keep func(uint32) bool, warn func(error)
 			}
 			if keep(e.Ino) {
 				t.files[e.Ino] = append(t.files[e.Ino], cp)
+				t.byPath[cp] = len(t.order)
 				t.order = append(t.order, treeItem{cp, e.Ino, false})
 			}
 		}
@@ -204,33 +207,11 @@ func canon(name string) string {
 
 // lookup finds the inode at rel in t.
 func (t *tree) lookup(rel string) (uint32, bool) {
-	if rel == "" {
-		_, ok := t.dirPath[rootIno]
-		return rootIno, ok
-	}
-	dir, name := path.Split(rel)
-	dino, ok := t.lookup(path.Clean(dir + "."))
-	if dir == "" {
-		dino, ok = rootIno, true
-	}
+	i, ok := t.byPath[rel]
 	if !ok {
 		return 0, false
 	}
-	d := t.dirs[dino]
-	if d == nil {
-		return 0, false
-	}
-	for _, e := range d.Entries {
-		if e.Name == name {
-			if _, isDir := t.dirPath[e.Ino]; isDir && t.dirPath[e.Ino] == rel {
-				return e.Ino, true
-			}
-			if _, isFile := t.files[e.Ino]; isFile {
-				return e.Ino, true
-			}
-		}
-	}
-	return 0, false
+	return t.order[i].ino, true
 }
 
 // restorer is one run of Restore.
@@ -386,8 +367,8 @@ func (r *restorer) eachNamed(t *tree, fn func(start, end int) error) error {
 	found := 0
 	for _, n := range names {
 		rel := canon(n)
-		start := slices.IndexFunc(t.order, func(it treeItem) bool { return it.path == rel })
-		if start < 0 {
+		start, ok := t.byPath[rel]
+		if !ok {
 			r.warn(fmt.Errorf("%s: %w", dotPath(rel), ErrNotOnDump))
 			continue
 		}

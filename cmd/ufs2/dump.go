@@ -166,7 +166,7 @@ func dumpAction(c *cli.Context) error {
 	if output == "" {
 		output = os.Getenv("TAPE")
 	}
-	if output == "" {
+	if output == "" && !c.Bool("S") {
 		return exitf(exitUsage, "dump: no output: give -f FILE (- for standard output) or set TAPE")
 	}
 	if output == "-" && c.Bool("json") && !c.Bool("S") {
@@ -229,7 +229,9 @@ func dumpAction(c *cli.Context) error {
 		outFile = f
 		out = f
 	}
-	dumpMsg("Dumping %s to %s\n", name, output)
+	if !c.Bool("S") {
+		dumpMsg("Dumping %s to %s\n", name, output)
+	}
 	bw := bufio.NewWriterSize(out, 1<<20)
 	var w io.Writer = bw
 	var closeComp func() error = func() error { return nil }
@@ -274,7 +276,9 @@ func dumpAction(c *cli.Context) error {
 		if err != nil {
 			return exitf(dumpXStartup, "dump: %v", err)
 		}
-		fmt.Fprintf(c.App.Writer, "%d\n", res.Estimated*dump.TPBsize)
+		if c.Bool("json") {
+			return printJSON(c.App.Writer, dumpJSON{Target: target, Level: level, Date: opts.Date, Ddate: opts.Ddate, Estimated: res.Estimated})
+		}
 		return nil
 	}
 	if err == nil {
@@ -310,11 +314,15 @@ func dumpAction(c *cli.Context) error {
 		j := dumpJSON{Target: target, Output: output, Level: level, Date: opts.Date, Ddate: opts.Ddate, Compression: comp,
 			Estimated: res.Estimated, Records: res.Records, Bytes: res.Bytes, Dirs: res.Dirs, Files: res.Files,
 			Skipped: res.Skipped, ReadErrors: res.ReadErrs, Seconds: elapsed.Seconds()}
-		enc := json.NewEncoder(c.App.Writer)
-		enc.SetIndent("", "  ")
-		return enc.Encode(j)
+		return printJSON(c.App.Writer, j)
 	}
 	return nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // parseCompression reads -z's ALGORITHM[:LEVEL].

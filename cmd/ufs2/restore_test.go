@@ -1,0 +1,285 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/ufs2/ufs2/dump"
+	"github.com/ufs2/ufs2/ondisk"
+	"github.com/ufs2/ufs2/ufs"
+)
+
+// level0 dumps a fresh image of the dump tests' tree and returns the
+// source tree, the image and the dump.
+func level0(t *testing.T) (src, dir, img, df string) {
+	t.Helper()
+	src = dumpTree(t)
+	dir, img = newDumpImage(t, src)
+	df = filepath.Join(dir, "level0.dump")
+	mustUFS2(t, dir, "dump", "-0", "-D", filepath.Join(dir, "dd"), "-f", df, img)
+	return src, dir, img, df
+}
+
+// TestRestoreListExtract covers -t (every name with its inode number, as
+// restore prints them; a subtree; -h) and -x (named files and
+// directories with the directories leading to them; names not on the
+// dump).
+func TestRestoreListExtract(t *testing.T) {
+	src, dir, img, df := level0(t)
+	out, _, code := runUFS2(t, dir, nil, "restore", "-tf", df)
+	if code != 0 {
+		t.Fatalf("restore -t: exit %d", code)
+	}
+	if !strings.HasPrefix(out, "Dump   date: ") || !strings.Contains(out, "\nDumped from: the epoch\n") {
+		t.Errorf("restore -t does not start with the dump's dates:\n%.200s", out)
+	}
+	listed := map[string]string{}
+	re := regexp.MustCompile(`^ *([0-9]+)\t(\..*)$`)
+	for _, l := range strings.Split(out, "\n") {
+		if m := re.FindStringSubmatch(l); m != nil {
+			if len(m[1]) > 10 || !strings.HasPrefix(l, strings.Repeat(" ", 10-len(m[1]))) {
+				t.Errorf("line %q: the inode number is not right-aligned in 10 columns", l)
+			}
+			listed[m[2]] = m[1]
+		}
+	}
+	n := 0
+	filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		name := "./" + filepath.ToSlash(rel)
+		if rel == "." {
+			name = "."
+		}
+		ino, ok := listed[name]
+		if !ok {
+			t.Errorf("restore -t does not list %s", name)
+			return nil
+		}
+		if n++; n%10 == 1 {
+			if st := imageStat(t, img, "/"+filepath.ToSlash(rel)); fmt.Sprint(st.Ino) != ino {
+				t.Errorf("%s: listed as inode %s, it is %d", name, ino, st.Ino)
+			}
+		}
+		return nil
+	})
+	if len(listed) != n {
+		t.Errorf("restore -t lists %d names, the tree has %d", len(listed), n)
+	}
+
+	// a subtree, and with -h only the directory itself
+	var sub string
+	for name := range listed {
+		if fi, err := os.Lstat(filepath.Join(src, name)); err == nil && fi.IsDir() && name != "." {
+			sub = name
+			break
+		}
+	}
+	out = mustUFS2(t, dir, "restore", "-tf", df, sub)
+	for _, l := range strings.Split(out, "\n") {
+		if m := re.FindStringSubmatch(l); m != nil && m[2] != sub && !strings.HasPrefix(m[2], sub+"/") {
+			t.Errorf("restore -t %s lists %s", sub, m[2])
+		}
+	}
+	out = mustUFS2(t, dir, "restore", "-thf", df, sub)
+	if c := len(re.FindAllString(out, -1)); strings.Count(out, "\t") != 1 {
+		t.Errorf("restore -th %s lists %d names:\n%s", sub, c, out)
+	}
+
+	// -x of a file deep down and of a directory
+	var file string
+	for name := range listed {
+		if fi, err := os.Lstat(filepath.Join(src, name)); err == nil && fi.Mode().IsRegular() && strings.Count(name, "/") >= 3 {
+			file = name
+			break
+		}
+	}
+	x := t.TempDir()
+	if o, e, code := runUFS2(t, x, nil, "restore", "-xf", df, file, sub); code != 0 {
+		t.Fatalf("restore -x: exit %d\n%s%s", code, o, e)
+	}
+	for _, name := range []string{file, sub} {
+		w, _ := os.ReadFile(filepath.Join(src, name))
+		g, err := os.ReadFile(filepath.Join(x, name))
+		if fi, _ := os.Stat(filepath.Join(src, name)); fi.IsDir() {
+			if _, err := os.Stat(filepath.Join(x, name)); err != nil {
+				t.Errorf("restore -x %s: %v", name, err)
+			}
+			continue
+		}
+		if err != nil || string(w) != string(g) {
+			t.Errorf("restore -x %s: %v, %d bytes, want %d", name, err, len(g), len(w))
+		}
+	}
+	extracted := 0
+	filepath.Walk(x, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			extracted++
+			rel, _ := filepath.Rel(x, p)
+			if name := "./" + filepath.ToSlash(rel); name != file && !strings.HasPrefix(name, sub+"/") {
+				t.Errorf("restore -x %s %s extracted %s", file, sub, name)
+			}
+		}
+		return nil
+	})
+	if extracted == 0 {
+		t.Error("restore -x extracted nothing")
+	}
+	if _, err := os.Stat(filepath.Join(x, dump.SymtabName)); err == nil {
+		t.Error("restore -x wrote a symbol table")
+	}
+	// names not on the dump
+	_, e, code := runUFS2(t, x, nil, "restore", "-xf", df, "./no/such/file")
+	if code != 1 || !strings.Contains(e, "./no/such/file: restore: not on the dump") {
+		t.Errorf("restore -x of a missing name: exit %d\n%s", code, e)
+	}
+}
+
+// TestRestoreDamaged: a truncated dump and one with a damaged header make
+// restore name the first bad record, keep what it restored and exit 1.
+func TestRestoreDamaged(t *testing.T) {
+	_, _, _, df := level0(t)
+	b, err := os.ReadFile(df)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the 20th file header of pass IV
+	hdr := -1
+	files := 0
+	for i := 0; i+dump.TPBsize <= len(b); i += dump.TPBsize {
+		var h dump.Header
+		h.Decode(b[i:])
+		if dump.CheckRecord(b[i:i+dump.TPBsize]) == nil && h.Type == dump.TSInode && h.Mode&ondisk.IFMT == ondisk.IFREG {
+			if files++; files == 20 {
+				hdr = i / dump.TPBsize
+				break
+			}
+		}
+	}
+	if hdr < 0 {
+		t.Fatal("no 20th file in the dump")
+	}
+	damaged := append([]byte(nil), b...)
+	damaged[hdr*dump.TPBsize+100] ^= 0x40
+	cases := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"truncated", b[:len(b)/dump.TPBsize*9/10*dump.TPBsize+100], "truncated: only 100 of 1024 bytes"},
+		{"header", damaged, fmt.Sprintf("record %d (byte %d): expected a header: dump: not a valid dump: header checksum mismatch", hdr, hdr*dump.TPBsize)},
+		{"empty", nil, "the input is empty, not a dump"},
+		{"garbage", []byte(strings.Repeat("not a dump at all ", 200)), "not a dump"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "d")
+			if err := os.WriteFile(p, tc.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out := t.TempDir()
+			_, e, code := runUFS2(t, out, nil, "restore", "-rf", p)
+			if code != 1 || !strings.Contains(e, tc.want) || strings.Contains(e, "panic") {
+				t.Fatalf("exit %d, want 1 and %q:\n%s", code, tc.want, e)
+			}
+			if tc.data == nil || tc.name == "garbage" {
+				return
+			}
+			restored := 0
+			filepath.Walk(out, func(p string, fi os.FileInfo, err error) error {
+				if err == nil && fi.Mode().IsRegular() {
+					restored++
+				}
+				return nil
+			})
+			if restored < 10 {
+				t.Errorf("only %d files kept from before the damage", restored)
+			}
+			if _, err := os.Stat(filepath.Join(out, dump.SymtabName)); err == nil {
+				t.Error("a failed restore wrote a symbol table")
+			}
+		})
+	}
+}
+
+// TestDumpNodump: a file with the nodump flag is in a level 0 dump, as the
+// honour level is 1 by default, and left out with -h 0.
+func TestDumpNodump(t *testing.T) {
+	src := dumpTree(t)
+	dir, img := newDumpImage(t, src)
+	file := someFiles(t, src)[3]
+	editImage(t, img, func(fsys *ufs.FS) {
+		fl := uint32(ondisk.UFNodump)
+		if _, err := fsys.Setattr(namei(t, fsys, file), ufs.SetAttr{Flags: &fl}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for _, tc := range []struct {
+		args []string
+		in   bool
+	}{{nil, true}, {[]string{"-h", "0"}, false}} {
+		df := filepath.Join(dir, "d")
+		mustUFS2(t, dir, append(append([]string{"dump", "-0", "-D", filepath.Join(dir, "dd"), "-f", df}, tc.args...), img)...)
+		list := mustUFS2(t, dir, "restore", "-tf", df)
+		if got := strings.Contains(list, "\t."+file+"\n"); got != tc.in {
+			t.Errorf("dump %v: %s listed: %v, want %v", tc.args, file, got, tc.in)
+		}
+		out := t.TempDir()
+		restoreInto(t, out, df, nil)
+		if _, err := os.Lstat(filepath.Join(out, file)); (err == nil) != tc.in {
+			t.Errorf("dump %v: %s restored: %v, want %v", tc.args, file, err == nil, tc.in)
+		}
+	}
+}
+
+// TestDumpRestoreUsage: bad command lines exit 64 and -L, not supported
+// yet, exits 1; nothing is written.
+func TestDumpRestoreUsage(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk.img")
+	mustUFS2(t, dir, "newfs", "-s", "32m", img)
+	t.Cleanup(func() { fsckImage(t, img) })
+	out := filepath.Join(dir, "out")
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"dump", "-0", "-1", "-f", out, img}, 64, "more than one dump level"},
+		{[]string{"dump", "-0", "-b", "0", "-f", out, img}, 64, "between 1 and 1000"},
+		{[]string{"dump", "-0", "-z", "lz4", "-f", out, img}, 64, "unknown compression"},
+		{[]string{"dump", "-0", "-z", "zstd:99", "-f", out, img}, 64, "give 1 to 22"},
+		{[]string{"dump", "-0u", "-T", "Mon Dec  7 05:00:00 2026", "-f", out, img}, 64, "mutually exclusive"},
+		{[]string{"dump", "-0", "-T", "yesterday", "-f", out, img}, 64, "ctime's format"},
+		{[]string{"dump", "-0", img}, 64, "no output"},
+		{[]string{"dump", "-0", "-f", out}, 64, "exactly one TARGET"},
+		{[]string{"dump", "-0L", "-D", filepath.Join(dir, "dd"), "-f", out, img}, 1, "snapshots, which ufs2 does not support yet"},
+		{[]string{"dump", "-0", "-D", filepath.Join(dir, "dd"), "-f", out, filepath.Join(dir, "missing.img")}, 1, "Cannot open"},
+		{[]string{"restore", "-f", out}, 64, "none of i, R, r, t or x options specified"},
+		{[]string{"restore", "-r", "-t", "-f", out}, 64, "mutually exclusive"},
+		{[]string{"restore", "-r", "-s", "0", "-f", out}, 64, "dump number must be greater than 0"},
+		{[]string{"restore", "-rf", out, "./x"}, 64, "takes no FILES"},
+		{[]string{"restore", "-if", out}, 1, "not supported yet"},
+		{[]string{"restore", "-rf", filepath.Join(dir, "missing")}, 1, "No such file or directory"},
+	} {
+		o, e, code := runUFS2(t, dir, nil, tc.args...)
+		if code != tc.code || !strings.Contains(e, tc.want) || strings.Count(strings.TrimSpace(e), "\n") > 0 {
+			t.Errorf("ufs2 %s: exit %d, want %d and one line with %q:\n%s%s", strings.Join(tc.args, " "), code, tc.code, tc.want, o, e)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("ufs2 %s wrote %s", strings.Join(tc.args, " "), out)
+			os.Remove(out)
+		}
+	}
+	// -S estimates and writes nothing
+	o, e, code := runUFS2(t, dir, nil, "dump", "-0S", "-D", filepath.Join(dir, "dd"), img)
+	if code != 0 || o != "" || !regexp.MustCompile(`\n  DUMP: estimated [0-9]+ tape blocks\.\n$`).MatchString(e) {
+		t.Errorf("dump -S: exit %d\n%s%s", code, o, e)
+	}
+}
