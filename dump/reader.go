@@ -153,13 +153,13 @@ func (rd *Reader) skipDump(n int) error {
 
 // start reads the volume header and the two maps.
 func (rd *Reader) start() error {
+	if _, err := rd.r.Peek(1); errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: the input is empty, not a dump", ErrFormat)
+	} else if err != nil {
+		return fmt.Errorf("%w: reading the start of the dump: %w", ErrFormat, err)
+	}
 	h, at, err := rd.header()
 	if err != nil {
-		if errors.Is(err, ErrShort) && at == 0 && rd.rec == 0 {
-			if _, perr := rd.r.Peek(1); perr != nil {
-				return fmt.Errorf("%w: the input is empty, not a dump", ErrFormat)
-			}
-		}
 		if errors.Is(err, ErrMagic) && at == 0 {
 			return fmt.Errorf("%w: the input is not a dump (no dump header in its first record)", ErrFormat)
 		}

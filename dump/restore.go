@@ -295,10 +295,9 @@ func (r *restorer) readDirs() error {
 
 // parseDir decodes a dumped directory's entries, "." and ".." left out.
 func (r *restorer) parseDir(ino uint32, b []byte, size int) []dirEntry {
-	if len(b) < size {
-		b = append(b, make([]byte, size-len(b))...)
-	}
-	b = b[:size]
+	// holes in a directory read as empty chunks: only what was dumped
+	// is parsed
+	b = b[:min(len(b), size)]
 	var out []dirEntry
 	for off := 0; off < len(b); off += ondisk.DirBlkSize {
 		chunk := b[off:min(off+ondisk.DirBlkSize, len(b))]
