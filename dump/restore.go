@@ -146,7 +146,7 @@ type tree struct {
 	dirPath  map[uint32]string // "" is the root
 	dirOrder []uint32          // parents before children
 	files    map[uint32][]string
-	order    []treeItem // every name in walk order, for listing
+	order    []treeItem     // every name in walk order, for listing
 	byPath   map[string]int // index in order
 }
 
