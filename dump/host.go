@@ -139,7 +139,7 @@ func (w *fileWriter) Data(off int64, b []byte) error {
 	if len(w.buf) == 0 {
 		w.off = off
 		if w.buf == nil {
-			w.buf = make([]byte, 0, fileWriteRun)
+			w.buf = make([]byte, 0, min(fileWriteRun, 64<<10))
 		}
 	}
 	w.buf = append(w.buf, b...)

@@ -223,6 +223,7 @@ type restorer struct {
 	attrs attrSetter
 	dirs  map[uint32]*dirNode // dumped directories
 	next  *Header             // the first header after the directories
+	wbuf  []byte              // fileWriter's buffer, shared by the files
 }
 
 func (r *restorer) warn(err error) {
@@ -774,7 +775,10 @@ func (r *restorer) regular(p string, h *Header) ([]byte, error) {
 	if err != nil {
 		return nil, hostErr("create", p, err)
 	}
-	w := &fileWriter{f: f, p: p}
+	if r.wbuf == nil {
+		r.wbuf = make([]byte, 0, fileWriteRun)
+	}
+	w := &fileWriter{f: f, p: p, buf: r.wbuf[:0]}
 	ea, err := r.rd.ReadFile(w)
 	if ferr := w.flush(); err == nil {
 		err = ferr
