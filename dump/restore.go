@@ -18,20 +18,17 @@ package dump
 // remade, never the data of a kept file.
 
 import (
+	"bytes"
 	"context"
 	"encoding/gob"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/ufs2/ufs2/ondisk"
 )
@@ -50,13 +47,16 @@ const (
 type RestoreOptions struct {
 	Mode Mode
 	// Dir is the directory restored into (FreeBSD's restore uses its
-	// current directory).
+	// current directory), unless Into is set.
 	Dir string
+	// Into, if set, is restored into instead of Dir: the root of a UFS2
+	// filesystem (NewImageTarget).
+	Into *Target
 	// Names are -x's and -t's arguments, paths inside the dump; none means
 	// the whole dump.
 	Names []string
 	// Symtab is the symbol table -r reads (for an incremental dump) and
-	// writes; "" means Dir/restoresymtable.
+	// writes, relative to the target's root; "" means restoresymtable.
 	Symtab string
 	// NoWrite is -N: read everything, change nothing.
 	NoWrite bool
@@ -216,14 +216,14 @@ func (t *tree) lookup(rel string) (uint32, bool) {
 
 // restorer is one run of Restore.
 type restorer struct {
-	ctx   context.Context
-	rd    *Reader
-	opts  RestoreOptions
-	res   RestoreResult
-	attrs attrSetter
-	dirs  map[uint32]*dirNode // dumped directories
-	next  *Header             // the first header after the directories
-	wbuf  []byte              // fileWriter's buffer, shared by the files
+	ctx    context.Context
+	rd     *Reader
+	opts   RestoreOptions
+	res    RestoreResult
+	tg     target
+	owners bool
+	dirs   map[uint32]*dirNode // dumped directories
+	next   *Header             // the first header after the directories
 }
 
 func (r *restorer) warn(err error) {
@@ -239,7 +239,10 @@ func (r *restorer) verbose(format string, args ...any) {
 	}
 }
 
-func (r *restorer) host(rel string) string { return filepath.Join(r.opts.Dir, filepath.FromSlash(rel)) }
+// setAttrs gives rel the attributes a.
+func (r *restorer) setAttrs(rel string, a *fileAttr) error {
+	return r.tg.setAttrs(rel, a, r.owners, r.warn)
+}
 
 // Restore runs restore's command on the dump rd is reading.
 func Restore(ctx context.Context, rd *Reader, opts RestoreOptions) (RestoreResult, error) {
@@ -247,10 +250,15 @@ func Restore(ctx context.Context, rd *Reader, opts RestoreOptions) (RestoreResul
 		opts.Warn = func(error) {}
 	}
 	if opts.Symtab == "" {
-		opts.Symtab = filepath.Join(opts.Dir, SymtabName)
+		opts.Symtab = SymtabName
 	}
-	r := &restorer{ctx: ctx, rd: rd, opts: opts, dirs: map[uint32]*dirNode{}}
-	r.attrs = attrSetter{owners: opts.Owners, warn: r.warn}
+	r := &restorer{ctx: ctx, rd: rd, opts: opts, dirs: map[uint32]*dirNode{}, owners: opts.Owners}
+	if opts.Into != nil {
+		r.tg = opts.Into.t
+		r.owners = true // an image takes any owner
+	} else {
+		r.tg = &hostTarget{dir: opts.Dir}
+	}
 	r.verbose("Extract directories from tape\n")
 	if err := r.readDirs(); err != nil {
 		return r.res, err
@@ -460,7 +468,7 @@ func (r *restorer) rebuild() error {
 		r.verbose("Begin incremental restore\n")
 		r.verbose("Initialize symbol table.\n")
 		var err error
-		if old, err = readSymtab(r.opts.Symtab); err != nil {
+		if old, err = r.readSymtab(); err != nil {
 			return err
 		}
 		if old.DumpDate != vol.Ddate {
@@ -529,13 +537,14 @@ func (r *restorer) rebuild() error {
 		return nil
 	}
 	r.verbose("Check pointing the restore\n")
-	if err := writeSymtab(r.opts.Symtab, &symtab{Magic: symtabMagic, DumpDate: vol.Date, Level: vol.Level, Dirs: pruned(t)}); err != nil {
+	if err := r.writeSymtab(&symtab{Magic: symtabMagic, DumpDate: vol.Date, Level: vol.Level, Dirs: pruned(t)}); err != nil {
 		return err
 	}
 	// The symbol table is a new name in the root: give the root its
 	// dumped times back.
-	a := &t.dirs[rootIno].Attr
-	return r.attrs.apply(r.host(""), a.header(), nil)
+	a := t.dirs[rootIno].Attr
+	a.EA = nil
+	return r.setAttrs("", &a)
 }
 
 // headerTimeAt is a dump date as a time.
@@ -563,24 +572,22 @@ func pruned(t *tree) map[uint32]*dirNode {
 
 // tmpDir is where an incremental -r keeps the files it keeps while their
 // names are remade.
-func (r *restorer) tmpDir() string {
-	return filepath.Join(r.opts.Dir, "RSTTMP"+strconv.Itoa(os.Getpid()))
-}
+func (r *restorer) tmpDir() string { return "RSTTMP" + strconv.Itoa(os.Getpid()) }
 
 // clearOld links the files to keep aside and removes the old tree's names
 // (removeoldleaves, removeoldnodes).
 func (r *restorer) clearOld(old *tree, p *plan) error {
 	tmp := r.tmpDir()
-	if err := os.Mkdir(tmp, 0o700); err != nil {
-		return hostErr("mkdir", tmp, err)
+	if err := r.tg.mkdir(tmp); err != nil {
+		return err
 	}
 	for ino := range p.kept {
 		names := old.files[ino]
 		if len(names) == 0 {
 			continue
 		}
-		dst := filepath.Join(tmp, strconv.FormatUint(uint64(ino), 10))
-		if err := os.Link(r.host(names[0]), dst); err != nil {
+		dst := path.Join(tmp, strconv.FormatUint(uint64(ino), 10))
+		if err := r.tg.link(names[0], dst); err != nil {
 			r.warn(fmt.Errorf("%s (inode %d): cannot keep it from the previous restore: %w", dotPath(names[0]), ino, err))
 			continue
 		}
@@ -589,8 +596,8 @@ func (r *restorer) clearOld(old *tree, p *plan) error {
 	r.verbose("Remove old nodes (directories).\n")
 	for _, names := range old.files {
 		for _, n := range names {
-			if err := os.Remove(r.host(n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				r.warn(hostErr("remove", r.host(n), err))
+			if err := r.tg.remove(n); err != nil {
+				r.warn(err)
 			}
 		}
 	}
@@ -599,9 +606,8 @@ func (r *restorer) clearOld(old *tree, p *plan) error {
 		if ino == rootIno {
 			continue
 		}
-		hp := r.host(old.dirPath[ino])
-		if err := os.Remove(hp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			r.warn(fmt.Errorf("%s: cannot remove the old directory (%w); it is kept and reused", hp, err))
+		if err := r.tg.remove(old.dirPath[ino]); err != nil {
+			r.warn(fmt.Errorf("%w; the old directory is kept and reused", err))
 		}
 	}
 	return nil
@@ -614,13 +620,9 @@ func (r *restorer) apply(p *plan) error {
 	t := p.t
 	if !r.opts.NoWrite {
 		for _, ino := range p.mkdirs {
-			hp := r.host(t.dirPath[ino])
 			r.verbose("Make node %s\n", dotPath(t.dirPath[ino]))
-			if err := os.Mkdir(hp, 0o700); err != nil {
-				fi, serr := os.Lstat(hp)
-				if serr != nil || !fi.IsDir() {
-					return hostErr("mkdir", hp, err)
-				}
+			if err := r.tg.mkdir(t.dirPath[ino]); err != nil {
+				return err
 			}
 			r.res.Dirs++
 		}
@@ -648,24 +650,15 @@ func (r *restorer) apply(p *plan) error {
 	r.setDirAttrs(p)
 	if p.keptSrc != nil && !r.opts.NoWrite {
 		// only links to the kept files, made by clearOld
-		if rerr := os.RemoveAll(r.tmpDir()); rerr != nil {
-			r.warn(hostErr("remove", r.tmpDir(), rerr))
+		if rerr := r.tg.removeAll(r.tmpDir()); rerr != nil {
+			r.warn(rerr)
 		}
 	}
 	return err
 }
 
-// link gives the existing host file src the name rel too.
-func (r *restorer) link(src, rel string) error {
-	hp := r.host(rel)
-	if err := removeExisting(hp); err != nil {
-		return err
-	}
-	if err := os.Link(src, hp); err != nil {
-		return hostErr("link", hp, err)
-	}
-	return nil
-}
+// link gives the file at src the name rel too.
+func (r *restorer) link(src, rel string) error { return r.tg.link(src, rel) }
 
 // extractFiles reads pass IV's files and makes the planned ones.
 func (r *restorer) extractFiles(p *plan) error {
@@ -710,13 +703,10 @@ func (r *restorer) extractFiles(p *plan) error {
 func (r *restorer) extractFile(h *Header, names []string) error {
 	hc := *h
 	h = &hc
-	first := r.host(names[0])
+	first := names[0]
 	r.verbose("extract file %s\n", dotPath(names[0]))
 	if r.opts.NoWrite {
 		return r.rd.SkipFile()
-	}
-	if err := removeExisting(first); err != nil {
-		return err
 	}
 	var ea []byte
 	var err error
@@ -729,24 +719,15 @@ func (r *restorer) extractFile(h *Header, names []string) error {
 			return err
 		}
 		target := string(c.b[:min(len(c.b), int(min(h.Size, 1<<16)))])
-		if err := os.Symlink(target, first); err != nil {
-			return hostErr("symlink", first, err)
+		if err := r.tg.symlink(target, first); err != nil {
+			return err
 		}
 	case ondisk.IFCHR, ondisk.IFBLK, ondisk.IFIFO:
 		if ea, err = r.rd.ReadFile(nil); err != nil {
 			return err
 		}
-		mode := uint32(0o600)
-		switch h.Mode & ondisk.IFMT {
-		case ondisk.IFCHR:
-			mode |= unix.S_IFCHR
-		case ondisk.IFBLK:
-			mode |= unix.S_IFBLK
-		default:
-			mode |= unix.S_IFIFO
-		}
-		if err := unix.Mknod(first, mode, int(hostDev(h))); err != nil {
-			r.warn(hostErr("mknod", first, err))
+		if err := r.tg.mknod(first, h); err != nil {
+			r.warn(err)
 			return nil
 		}
 	case ondisk.IFSOCK:
@@ -766,32 +747,21 @@ func (r *restorer) extractFile(h *Header, names []string) error {
 		}
 		r.res.Links++
 	}
-	return r.attrs.apply(first, h, ea)
+	a := attrOf(h, ea)
+	return r.setAttrs(first, &a)
 }
 
 // regular writes a regular file's data, holes left as holes.
 func (r *restorer) regular(p string, h *Header) ([]byte, error) {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	f, err := r.tg.create(p)
 	if err != nil {
-		return nil, hostErr("create", p, err)
+		return nil, err
 	}
-	if r.wbuf == nil {
-		r.wbuf = make([]byte, 0, fileWriteRun)
-	}
-	w := &fileWriter{f: f, p: p, buf: r.wbuf[:0]}
-	ea, err := r.rd.ReadFile(w)
-	if ferr := w.flush(); err == nil {
+	ea, err := r.rd.ReadFile(f)
+	if ferr := f.finish(int64(h.Size)); err == nil {
 		err = ferr
 	}
-	if err == nil {
-		if terr := f.Truncate(int64(h.Size)); terr != nil {
-			err = hostErr("truncate", p, terr)
-		}
-	}
-	r.res.Bytes += w.bytes
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = hostErr("close", p, cerr)
-	}
+	r.res.Bytes += f.written()
 	return ea, err
 }
 
@@ -807,22 +777,20 @@ func (r *restorer) setDirAttrs(p *plan) {
 		if !p.dirSet[ino] {
 			continue
 		}
-		a := &t.dirs[ino].Attr
-		hp := r.host(t.dirPath[ino])
-		if err := r.attrs.apply(hp, a.header(), a.EA); err != nil {
+		if err := r.setAttrs(t.dirPath[ino], &t.dirs[ino].Attr); err != nil {
 			r.warn(err)
 		}
 	}
 }
 
-func readSymtab(p string) (*symtab, error) {
-	f, err := os.Open(p)
+func (r *restorer) readSymtab() (*symtab, error) {
+	p := r.tg.name(r.opts.Symtab)
+	b, err := r.tg.readFile(r.opts.Symtab)
 	if err != nil {
 		return nil, fmt.Errorf("%w: cannot open symbol table file %s: %w; an incremental restore (-r) needs the one the restore of the previous level left", ErrSymtab, p, err)
 	}
-	defer f.Close()
 	var st symtab
-	if err := gob.NewDecoder(f).Decode(&st); err != nil || st.Magic != symtabMagic {
+	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&st); err != nil || st.Magic != symtabMagic {
 		if err == nil {
 			err = errors.New("not a symbol table of ufs2 restore")
 		}
@@ -834,22 +802,13 @@ func readSymtab(p string) (*symtab, error) {
 	return &st, nil
 }
 
-func writeSymtab(p string, st *symtab) error {
-	tmp := p + ".new"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("%w: cannot create symbol table file %s: %w", ErrSymtab, tmp, err)
+func (r *restorer) writeSymtab(st *symtab) error {
+	var b bytes.Buffer
+	if err := gob.NewEncoder(&b).Encode(st); err != nil {
+		return fmt.Errorf("%w: encoding: %w", ErrSymtab, err)
 	}
-	err = gob.NewEncoder(f).Encode(st)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("%w: writing %s: %w", ErrSymtab, p, err)
+	if err := r.tg.writeFile(r.opts.Symtab, b.Bytes()); err != nil {
+		return fmt.Errorf("%w: writing %s: %w", ErrSymtab, r.tg.name(r.opts.Symtab), err)
 	}
 	return nil
 }

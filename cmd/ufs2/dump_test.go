@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -439,5 +440,105 @@ func TestDumpRestoreIncremental(t *testing.T) {
 	w := mustUFS2(t, dir, "dump", "-W", "-D", dd)
 	if !strings.Contains(w, "Last dump(s) done (Dump '>' file systems):\n") || !strings.Contains(w, "disk.img") || !strings.Contains(w, "Level 2") {
 		t.Errorf("dump -W:\n%s", w)
+	}
+}
+
+// imageFlags returns the chflags flags of every inode under the root of
+// img by path.
+func imageFlags(t *testing.T, img string) map[string]uint32 {
+	t.Helper()
+	dev, err := blockdev.Open(img, blockdev.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := ufs.Open(dev, ufs.Options{ReadOnly: true})
+	if err != nil {
+		dev.Close()
+		t.Fatal(err)
+	}
+	defer fsys.Close()
+	out := map[string]uint32{}
+	var walk func(ino ondisk.Ino, p string)
+	walk = func(ino ondisk.Ino, p string) {
+		st, err := fsys.Stat(ino)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Flags != 0 {
+			out[p] = st.Flags
+		}
+		if !st.IsDir() {
+			return
+		}
+		var ents []ufs.Dirent
+		fsys.ReadDir(ino, func(d ufs.Dirent) bool {
+			if d.Name != "." && d.Name != ".." && d.Name != dump.SymtabName {
+				ents = append(ents, d)
+			}
+			return true
+		})
+		for _, d := range ents {
+			walk(d.Ino, p+"/"+d.Name)
+		}
+	}
+	walk(ondisk.RootIno, "")
+	return out
+}
+
+// TestDumpRestoreIntoImage restores a level 0 and a level 1 dump into a
+// second image with restore --into: its tree is the first image's, as
+// ufs2 get extracts both, and so are the file flags.
+func TestDumpRestoreIntoImage(t *testing.T) {
+	src := dumpTree(t)
+	dir, img := newDumpImage(t, src)
+	dd := filepath.Join(dir, "dumpdates")
+	files := someFiles(t, src)
+	dst := filepath.Join(dir, "restored.img")
+	mustUFS2(t, dir, "newfs", "-n", "-s", "128m", dst)
+	t.Cleanup(func() { fsckImage(t, dst) })
+	setFlags := func(fsys *ufs.FS, p string, fl uint32) {
+		if _, err := fsys.Setattr(namei(t, fsys, p), ufs.SetAttr{Flags: &fl}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	editImage(t, img, func(fsys *ufs.FS) {
+		setFlags(fsys, files[0], ondisk.UFHidden)
+		setFlags(fsys, files[1], ondisk.UFArchive|ondisk.SFArchived)
+		setFlags(fsys, path.Dir(files[2]), ondisk.UFHidden)
+	})
+	for level := 0; level <= 1; level++ {
+		if level == 1 {
+			time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+			editImage(t, img, func(fsys *ufs.FS) {
+				setFlags(fsys, files[0], 0)
+				setFlags(fsys, files[3], ondisk.UFArchive)
+				d, n := filepath.Split(files[4])
+				if err := fsys.Rename(namei(t, fsys, d), n, namei(t, fsys, "/"), "moved", ufs.RenameFlags{}); err != nil {
+					t.Fatal(err)
+				}
+				d, n = filepath.Split(files[5])
+				if err := fsys.Unlink(namei(t, fsys, d), n); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+		df := filepath.Join(dir, fmt.Sprintf("level%d.dump", level))
+		mustUFS2(t, dir, "dump", fmt.Sprintf("-%du", level), "-D", dd, "-f", df, "disk.img")
+		if o, e, code := runUFS2(t, dir, nil, "restore", "-r", "--into", dst, "-f", df); code != 0 || e != "" {
+			t.Fatalf("restore --into: exit %d\n%s%s", code, o, e)
+		}
+		want, got := filepath.Join(t.TempDir(), "want"), filepath.Join(t.TempDir(), "got")
+		mustUFS2(t, dir, "get", img, "/", want)
+		mustUFS2(t, dir, "get", dst, "/", got)
+		symtabAside(t, got, true)
+		testutil.AssertSameTree(t, want, got, fullCompare)
+		assertSameXattrs(t, want, got)
+		wf, gf := imageFlags(t, img), imageFlags(t, dst)
+		if len(wf) < 3 || fmt.Sprint(wf) != fmt.Sprint(gf) {
+			t.Errorf("level %d: flags %v, want %v", level, gf, wf)
+		}
+		if t.Failed() {
+			t.FailNow()
+		}
 	}
 }

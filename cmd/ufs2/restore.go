@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ufs2/ufs2/dump"
+	"github.com/ufs2/ufs2/ufs"
 )
 
 func init() {
@@ -30,7 +31,9 @@ func init() {
 			"lists the named FILES (all with none) as inode number and name. Modes,\n" +
 			"owners (as root), times to the nanosecond, hard links, symlinks, device\n" +
 			"nodes, fifos, holes and extended attributes (FreeBSD's user namespace as\n" +
-			"Linux user.*, system as trusted.*) come back. A damaged or truncated dump\n" +
+			"Linux user.*, system as trusted.*) come back. --into TARGET restores into\n" +
+			"an unmounted UFS2 image instead, offline, with file flags as well (the\n" +
+			"symbol table is then TARGET's /restoresymtable). A damaged or truncated dump\n" +
 			"stops the restore at the first bad record, which the message names; what\n" +
 			"was restored until then stays.",
 		HideHelp:        true, // -h is restore's
@@ -48,6 +51,7 @@ func init() {
 			&cli.BoolFlag{Name: "y", Usage: "do not ask; go on after errors (restore never asks)"},
 			&cli.BoolFlag{Name: "u", Usage: "replace existing files (restore always does)"},
 			&cli.BoolFlag{Name: "v", Usage: "verbose: name each file and each step"},
+			&cli.StringFlag{Name: "into", Usage: "restore into the root of the UFS2 filesystem on `TARGET` (an unmounted image, device or PATH@N) instead of the current directory; file flags come back too"},
 			&cli.GenericFlag{Name: "h", Value: &switchFlag{}, Usage: "extract or list a named directory itself, not what it holds"},
 			&cli.BoolFlag{Name: "help", Usage: "show this help"},
 		},
@@ -58,6 +62,7 @@ func init() {
 			{"cd /mnt/new && ufs2 restore -rf /backup/disk.1.dump", "Then apply the level 1 dump on top: renames, deletions and changes."},
 			{"ufs2 restore -tf disk.dump ./etc", "List what the dump holds under /etc."},
 			{"zstd -dc disk.dump.zst | ufs2 restore -xf - ./etc/rc.conf", "Extract one file from a compressed dump (ufs2 restore also reads the .zst directly)."},
+			{"ufs2 newfs -s 10g new.img && ufs2 restore -r --into new.img -f disk.dump", "Rebuild the dumped filesystem in a new image, file flags included."},
 		},
 		Exit:    "0 on success, 1 when the dump cannot be read, is damaged or truncated, or does not follow the previous restore (the message says which record or why), 64 for a bad command line.",
 		SeeAlso: []string{"ufs2-dump(8)", "restore(8)", "dump(8)"},
@@ -164,9 +169,22 @@ func restoreAction(c *cli.Context) error {
 	if verbose {
 		opts.Verbose = func(s string) { fmt.Fprint(c.App.Writer, s) }
 	}
+	var fsys *ufs.FS
+	if into := c.String("into"); into != "" && mode != dump.ModeList {
+		if fsys, err = openFSReadWrite("restore", into); err != nil {
+			return err
+		}
+		t := dump.NewImageTarget(fsys, into)
+		opts.Into = &t
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := dump.Restore(ctx, rd, opts)
+	if fsys != nil {
+		if cerr := fsys.Close(); cerr != nil && err == nil {
+			return exitf(1, "restore: %s: writing the filesystem: %v; check it with ufs2 fsck %s", c.String("into"), cerr, c.String("into"))
+		}
+	}
 	if err != nil {
 		what := ""
 		if mode != dump.ModeList {
