@@ -186,7 +186,9 @@ type imageTarget struct {
 
 // NewImageTarget makes restore write into fsys, which must be open
 // read-write; desc names it in messages.
-func NewImageTarget(fsys *ufs.FS, desc string) Target { return Target{t: &imageTarget{fsys: fsys, desc: desc}} }
+func NewImageTarget(fsys *ufs.FS, desc string) Target {
+	return Target{t: &imageTarget{fsys: fsys, desc: desc}}
+}
 
 // Target is a place to restore into other than a host directory
 // (RestoreOptions.Into).
