@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,6 +40,74 @@ func TestDumpFreeBSDOracle(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("FreeBSD dump: %v\n%s", err, out)
 	}
+	compareStreams(t, ours, theirs)
+
+	out := t.TempDir()
+	restoreInto(t, out, theirs, nil)
+	testutil.AssertSameTree(t, src, out, fullCompare)
+	assertSameXattrs(t, src, out)
+
+	fb := t.TempDir()
+	cmd = exec.Command(filepath.Join(*fbsdTools, "restore"), "-rf", ours)
+	cmd.Dir = fb
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("FreeBSD restore: %v\n%s", err, out)
+	}
+	symtabAside(t, fb, true)
+	testutil.AssertSameTree(t, src, fb, fullCompare)
+
+	// and FreeBSD's restore takes our level 1 on top
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	files := someFiles(t, src)
+	editImage(t, img, func(fsys *ufs.FS) {
+		d, n := filepath.Split(files[0])
+		if err := fsys.Rename(namei(t, fsys, d), n, namei(t, fsys, "/"), "renamed", ufs.RenameFlags{}); err != nil {
+			t.Fatal(err)
+		}
+		d, n = filepath.Split(files[1])
+		if err := fsys.Unlink(namei(t, fsys, d), n); err != nil {
+			t.Fatal(err)
+		}
+		ino, err := fsys.Create(namei(t, fsys, "/"), "new", 0o644, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fsys.WriteAt(ino, []byte("level 1"), 0); err != nil {
+			t.Fatal(err)
+		}
+	})
+	ours1 := filepath.Join(dir, "ours1.dump")
+	mustUFS2(t, dir, "dump", "-1u", "-D", filepath.Join(dir, "dd"), "-f", ours1, "./disk.img")
+	// the same incremental from FreeBSD's dump: -T the level 0's date
+	b, err := os.ReadFile(filepath.Join(dir, "dd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	date := strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0][56:])
+	ours1T, theirs1 := filepath.Join(dir, "ours1T.dump"), filepath.Join(dir, "theirs1.dump")
+	mustUFS2(t, dir, "dump", "-1", "-T", date, "-f", ours1T, "./disk.img")
+	cmd = exec.Command(filepath.Join(*fbsdTools, "dump"), "-1", "-T", date, "-f", theirs1, "./disk.img")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("FreeBSD dump -1: %v\n%s", err, out)
+	}
+	compareStreams(t, ours1T, theirs1)
+	want := filepath.Join(t.TempDir(), "want")
+	mustUFS2(t, dir, "get", img, "/", want)
+	symtabAside(t, fb, false)
+	cmd = exec.Command(filepath.Join(*fbsdTools, "restore"), "-rf", ours1)
+	cmd.Dir = fb
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("FreeBSD restore of level 1: %v\n%s", err, out)
+	}
+	symtabAside(t, fb, true)
+	testutil.AssertSameTree(t, want, fb, fullCompare)
+}
+
+// compareStreams compares two dumps record for record, but for the
+// headers' dates, device and host names and checksums.
+func compareStreams(t *testing.T, ours, theirs string) {
+	t.Helper()
 	a, _ := os.ReadFile(ours)
 	b, _ := os.ReadFile(theirs)
 	if len(a) != len(b) {
@@ -77,50 +146,4 @@ func TestDumpFreeBSDOracle(t *testing.T) {
 	}
 	t.Logf("%d records compared, %d differ", min(len(a), len(b))/dump.TPBsize, diffRecs)
 
-	out := t.TempDir()
-	restoreInto(t, out, theirs, nil)
-	testutil.AssertSameTree(t, src, out, fullCompare)
-	assertSameXattrs(t, src, out)
-
-	fb := t.TempDir()
-	cmd = exec.Command(filepath.Join(*fbsdTools, "restore"), "-rf", ours)
-	cmd.Dir = fb
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("FreeBSD restore: %v\n%s", err, out)
-	}
-	symtabAside(t, fb, true)
-	testutil.AssertSameTree(t, src, fb, fullCompare)
-
-	// and FreeBSD's restore takes our level 1 on top
-	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
-	files := someFiles(t, src)
-	editImage(t, img, func(fsys *ufs.FS) {
-		d, n := filepath.Split(files[0])
-		if err := fsys.Rename(namei(t, fsys, d), n, namei(t, fsys, "/"), "renamed", ufs.RenameFlags{}); err != nil {
-			t.Fatal(err)
-		}
-		d, n = filepath.Split(files[1])
-		if err := fsys.Unlink(namei(t, fsys, d), n); err != nil {
-			t.Fatal(err)
-		}
-		ino, err := fsys.Create(namei(t, fsys, "/"), "new", 0o644, 0, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := fsys.WriteAt(ino, []byte("level 1"), 0); err != nil {
-			t.Fatal(err)
-		}
-	})
-	ours1 := filepath.Join(dir, "ours1.dump")
-	mustUFS2(t, dir, "dump", "-1u", "-D", filepath.Join(dir, "dd"), "-f", ours1, "./disk.img")
-	want := filepath.Join(t.TempDir(), "want")
-	mustUFS2(t, dir, "get", img, "/", want)
-	symtabAside(t, fb, false)
-	cmd = exec.Command(filepath.Join(*fbsdTools, "restore"), "-rf", ours1)
-	cmd.Dir = fb
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("FreeBSD restore of level 1: %v\n%s", err, out)
-	}
-	symtabAside(t, fb, true)
-	testutil.AssertSameTree(t, want, fb, fullCompare)
 }
