@@ -41,6 +41,7 @@ const (
 	ModeRestore Mode = iota // -r
 	ModeExtract             // -x
 	ModeList                // -t
+	ModeCompare             // -C
 )
 
 // RestoreOptions are restore's settings.
@@ -269,6 +270,11 @@ func Restore(ctx context.Context, rd *Reader, opts RestoreOptions) (RestoreResul
 		err = r.list()
 	case ModeExtract:
 		err = r.extract()
+	case ModeCompare:
+		if opts.Into != nil {
+			return r.res, fmt.Errorf("restore: -C compares with a host directory, not a filesystem image")
+		}
+		err = r.compare()
 	default:
 		err = r.rebuild()
 	}

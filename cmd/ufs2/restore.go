@@ -28,7 +28,8 @@ func init() {
 			"-r rebuilds the dumped filesystem there from a level 0 dump and then each\n" +
 			"incremental in order, keeping ./restoresymtable between them; -x extracts\n" +
 			"the named FILES (all with none), with the directories leading to them; -t\n" +
-			"lists the named FILES (all with none) as inode number and name. Modes,\n" +
+			"lists the named FILES (all with none) as inode number and name; -C compares\n" +
+			"them with the current directory, one line for each difference. Modes,\n" +
 			"owners (as root), times to the nanosecond, hard links, symlinks, device\n" +
 			"nodes, fifos, holes and extended attributes (FreeBSD's user namespace as\n" +
 			"Linux user.*, system as trusted.*) come back. --into TARGET restores into\n" +
@@ -42,6 +43,7 @@ func init() {
 			&cli.BoolFlag{Name: "r", Usage: "rebuild the filesystem in the current directory (level 0 first, then each incremental)"},
 			&cli.BoolFlag{Name: "x", Usage: "extract the named FILES (all of the dump with none)"},
 			&cli.BoolFlag{Name: "t", Usage: "list the named FILES (all of the dump with none)"},
+			&cli.BoolFlag{Name: "C", Usage: "compare the dump (or the named FILES) with the current directory; exit 1 if anything differs"},
 			&cli.BoolFlag{Name: "i", Usage: "interactive restore (not supported yet)"},
 			&cli.BoolFlag{Name: "R", Usage: "resume an interrupted full restore (not supported: restart with -r)"},
 			&cli.StringFlag{Name: "f", Usage: "read the dump from `FILE`, - for standard input (default: $TAPE)"},
@@ -77,14 +79,14 @@ func restoreAction(c *cli.Context) error {
 	noDescend := sw.on
 	sw.on = false
 	var cmds []string
-	for _, m := range []string{"i", "R", "r", "t", "x"} {
+	for _, m := range []string{"C", "i", "R", "r", "t", "x"} {
 		if c.Bool(m) {
 			cmds = append(cmds, m)
 		}
 	}
 	switch {
 	case len(cmds) == 0:
-		return exitf(exitUsage, "restore: none of i, R, r, t or x options specified")
+		return exitf(exitUsage, "restore: none of C, i, R, r, t or x options specified")
 	case len(cmds) > 1:
 		return exitf(exitUsage, "restore: %s and %s options are mutually exclusive", cmds[0], cmds[1])
 	}
@@ -96,8 +98,13 @@ func restoreAction(c *cli.Context) error {
 		return exitf(1, "restore: -R: resuming is not supported; remove what the interrupted restore made and run restore -r again")
 	case "t":
 		mode = dump.ModeList
+	case "C":
+		mode = dump.ModeCompare
 	case "x":
 		mode = dump.ModeExtract
+	}
+	if c.String("into") != "" && (mode == dump.ModeCompare || mode == dump.ModeList) {
+		return exitf(exitUsage, "restore: --into is for -r and -x; -t and -C read only the dump and the current directory")
 	}
 	if mode == dump.ModeRestore && c.NArg() > 0 {
 		return exitf(exitUsage, "restore: -r restores the whole dump and takes no FILES; use -x to extract some")
@@ -191,6 +198,8 @@ func restoreAction(c *cli.Context) error {
 			what = fmt.Sprintf(" (%d files and %d directories restored before it are kept)", res.Files, res.Dirs)
 		}
 		switch {
+		case errors.Is(err, dump.ErrDiffers):
+			return exitf(1, "restore: Some files were modified! (%v)", err)
 		case errors.Is(err, dump.ErrIncremental), errors.Is(err, dump.ErrSymtab):
 			return exitf(1, "restore: %v", err)
 		case errors.Is(err, context.Canceled):

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ufs2/ufs2/dump"
 	"github.com/ufs2/ufs2/ondisk"
 	"github.com/ufs2/ufs2/ufs"
@@ -261,7 +263,7 @@ func TestDumpRestoreUsage(t *testing.T) {
 		{[]string{"dump", "-0", "-f", out}, 64, "exactly one TARGET"},
 		{[]string{"dump", "-0L", "-D", filepath.Join(dir, "dd"), "-f", out, img}, 1, "snapshots, which ufs2 does not support yet"},
 		{[]string{"dump", "-0", "-D", filepath.Join(dir, "dd"), "-f", out, filepath.Join(dir, "missing.img")}, 1, "Cannot open"},
-		{[]string{"restore", "-f", out}, 64, "none of i, R, r, t or x options specified"},
+		{[]string{"restore", "-f", out}, 64, "none of C, i, R, r, t or x options specified"},
 		{[]string{"restore", "-r", "-t", "-f", out}, 64, "mutually exclusive"},
 		{[]string{"restore", "-r", "-s", "0", "-f", out}, 64, "dump number must be greater than 0"},
 		{[]string{"restore", "-rf", out, "./x"}, 64, "takes no FILES"},
@@ -281,5 +283,48 @@ func TestDumpRestoreUsage(t *testing.T) {
 	o, e, code := runUFS2(t, dir, nil, "dump", "-0S", "-D", filepath.Join(dir, "dd"), img)
 	if code != 0 || o != "" || !regexp.MustCompile(`\n  DUMP: estimated [0-9]+ tape blocks\.\n$`).MatchString(e) {
 		t.Errorf("dump -S: exit %d\n%s%s", code, o, e)
+	}
+}
+
+// TestRestoreCompare: -C finds a restored tree identical to the dump and
+// names each change made to it after: contents (same size and mtime),
+// mode, a symlink target, an extended attribute, a missing file.
+func TestRestoreCompare(t *testing.T) {
+	src, _, _, df := level0(t)
+	out := t.TempDir()
+	restoreInto(t, out, df, nil)
+	if o, e, code := runUFS2(t, out, nil, "restore", "-Cf", df); code != 0 || e != "" {
+		t.Fatalf("restore -C of the restored tree: exit %d\n%s%s", code, o, e)
+	}
+	files := someFiles(t, src)
+	p := filepath.Join(out, files[0])
+	fi, _ := os.Stat(p)
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	f.ReadAt(b, fi.Size()/2)
+	b[0] ^= 1
+	f.WriteAt(b, fi.Size()/2)
+	f.Close()
+	os.Chtimes(p, fi.ModTime(), fi.ModTime())
+	os.Chmod(filepath.Join(out, files[1]), 0o601)
+	os.Remove(filepath.Join(out, files[2]))
+	unix.Lsetxattr(filepath.Join(out, files[3]), "user.extra", []byte("x"), 0)
+	_, e, code := runUFS2(t, out, nil, "restore", "-Cf", df)
+	for _, want := range []string{
+		fmt.Sprintf(".%s: contents differ at byte %d", files[0], fi.Size()/2),
+		fmt.Sprintf(".%s: mode 0601 on the host", files[1]),
+		fmt.Sprintf(".%s: missing on the host", files[2]),
+		fmt.Sprintf(".%s: extended attributes [user.extra=x", files[3]),
+		"Some files were modified! (restore: some files differ from the dump: 4 differences)",
+	} {
+		if !strings.Contains(e, want) {
+			t.Errorf("restore -C does not say %q", want)
+		}
+	}
+	if code != 1 {
+		t.Errorf("restore -C: exit %d, want 1\n%s", code, e)
 	}
 }
