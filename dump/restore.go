@@ -38,10 +38,11 @@ type Mode int
 
 // The commands.
 const (
-	ModeRestore Mode = iota // -r
-	ModeExtract             // -x
-	ModeList                // -t
-	ModeCompare             // -C
+	ModeRestore     Mode = iota // -r
+	ModeExtract                 // -x
+	ModeList                    // -t
+	ModeCompare                 // -C
+	ModeInteractive             // -i
 )
 
 // RestoreOptions are restore's settings.
@@ -66,8 +67,10 @@ type RestoreOptions struct {
 	// NoDescend is -h: a directory named in Names is extracted (or
 	// listed) without its contents.
 	NoDescend bool
-	// List receives -t's listing.
+	// List receives -t's listing and -i's output.
 	List io.Writer
+	// Commands are -i's commands, one a line.
+	Commands io.Reader
 	// Verbose, if set, receives -v's messages, each with its newline.
 	Verbose func(string)
 	// Warn receives non-fatal problems.
@@ -270,6 +273,8 @@ func Restore(ctx context.Context, rd *Reader, opts RestoreOptions) (RestoreResul
 		err = r.list()
 	case ModeExtract:
 		err = r.extract()
+	case ModeInteractive:
+		err = r.interactive()
 	case ModeCompare:
 		if opts.Into != nil {
 			return r.res, fmt.Errorf("restore: -C compares with a host directory, not a filesystem image")
@@ -421,49 +426,62 @@ type plan struct {
 func (r *restorer) extract() error {
 	r.verbose("Initialize symbol table.\n")
 	t := walkTree(r.dirs, r.rd.InoDumped, r.warn)
-	p := &plan{t: t, dirSet: map[uint32]bool{}, extract: map[uint32][]string{}}
-	seenDir := map[uint32]bool{}
-	addDir := func(ino uint32) {
-		if !seenDir[ino] {
-			seenDir[ino] = true
-			if ino != rootIno {
-				p.mkdirs = append(p.mkdirs, ino)
-				p.dirSet[ino] = true
-			}
-		}
-	}
-	// the directories leading to a name are made too
-	parentsOf := func(rel string) {
-		var chain []uint32
-		for d := path.Dir(rel); d != "." && d != "/" && d != ""; d = path.Dir(d) {
-			if ino, ok := t.lookup(d); ok {
-				chain = append(chain, ino)
-			}
-		}
-		for i := len(chain) - 1; i >= 0; i-- {
-			addDir(chain[i])
-		}
-	}
+	x := newExtraction(t)
 	err := r.eachNamed(t, func(start, end int) error {
-		parentsOf(t.order[start].path)
 		for _, it := range t.order[start:end] {
-			if it.dir {
-				addDir(it.ino)
-				continue
-			}
-			if !slices.Contains(p.extract[it.ino], it.path) {
-				p.extract[it.ino] = append(p.extract[it.ino], it.path)
-			}
+			x.add(it)
 		}
 		return nil
 	})
-	if err != nil && len(p.extract) == 0 && len(p.mkdirs) == 0 {
+	if err != nil && x.empty() {
 		return err
 	}
-	if err := r.apply(p); err != nil {
-		return err
+	return r.apply(x.p)
+}
+
+// extraction builds the plan of -x and of -i's extract: the names
+// chosen, and the directories leading to them.
+type extraction struct {
+	t    *tree
+	p    *plan
+	seen map[uint32]bool
+}
+
+func newExtraction(t *tree) *extraction {
+	return &extraction{t: t, seen: map[uint32]bool{},
+		p: &plan{t: t, dirSet: map[uint32]bool{}, extract: map[uint32][]string{}}}
+}
+
+func (x *extraction) empty() bool { return len(x.p.extract) == 0 && len(x.p.mkdirs) == 0 }
+
+func (x *extraction) addDir(ino uint32) {
+	if !x.seen[ino] {
+		x.seen[ino] = true
+		if ino != rootIno {
+			x.p.mkdirs = append(x.p.mkdirs, ino)
+			x.p.dirSet[ino] = true
+		}
 	}
-	return nil
+}
+
+// add chooses one name of the tree.
+func (x *extraction) add(it treeItem) {
+	var chain []uint32
+	for d := path.Dir(it.path); d != "." && d != "/" && d != ""; d = path.Dir(d) {
+		if ino, ok := x.t.lookup(d); ok {
+			chain = append(chain, ino)
+		}
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		x.addDir(chain[i])
+	}
+	if it.dir {
+		x.addDir(it.ino)
+		return
+	}
+	if !slices.Contains(x.p.extract[it.ino], it.path) {
+		x.p.extract[it.ino] = append(x.p.extract[it.ino], it.path)
+	}
 }
 
 // rebuild is -r.

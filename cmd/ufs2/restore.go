@@ -29,7 +29,9 @@ func init() {
 			"incremental in order, keeping ./restoresymtable between them; -x extracts\n" +
 			"the named FILES (all with none), with the directories leading to them; -t\n" +
 			"lists the named FILES (all with none) as inode number and name; -C compares\n" +
-			"them with the current directory, one line for each difference. Modes,\n" +
+			"them with the current directory, one line for each difference; -i is\n" +
+			"restore's shell (ls, cd, pwd, add, delete, extract, what, verbose, quit)\n" +
+			"to choose what to extract. Modes,\n" +
 			"owners (as root), times to the nanosecond, hard links, symlinks, device\n" +
 			"nodes, fifos, holes and extended attributes (FreeBSD's user namespace as\n" +
 			"Linux user.*, system as trusted.*) come back. --into TARGET restores into\n" +
@@ -44,7 +46,7 @@ func init() {
 			&cli.BoolFlag{Name: "x", Usage: "extract the named FILES (all of the dump with none)"},
 			&cli.BoolFlag{Name: "t", Usage: "list the named FILES (all of the dump with none)"},
 			&cli.BoolFlag{Name: "C", Usage: "compare the dump (or the named FILES) with the current directory; exit 1 if anything differs"},
-			&cli.BoolFlag{Name: "i", Usage: "interactive restore (not supported yet)"},
+			&cli.BoolFlag{Name: "i", Usage: "interactive restore: a shell (ls, cd, pwd, add, delete, extract, what, verbose, quit) over the dump's directories"},
 			&cli.BoolFlag{Name: "R", Usage: "resume an interrupted full restore (not supported: restart with -r)"},
 			&cli.StringFlag{Name: "f", Usage: "read the dump from `FILE`, - for standard input (default: $TAPE)"},
 			&cli.StringFlag{Name: "b", Usage: "`KB` per read (accepted for FreeBSD compatibility: a file has no tape records)"},
@@ -93,7 +95,7 @@ func restoreAction(c *cli.Context) error {
 	mode := dump.ModeRestore
 	switch cmds[0] {
 	case "i":
-		return exitf(1, "restore: -i: the interactive shell is not supported yet; use -t to list and -x NAMES to extract")
+		mode = dump.ModeInteractive
 	case "R":
 		return exitf(1, "restore: -R: resuming is not supported; remove what the interrupted restore made and run restore -r again")
 	case "t":
@@ -105,6 +107,9 @@ func restoreAction(c *cli.Context) error {
 	}
 	if c.String("into") != "" && (mode == dump.ModeCompare || mode == dump.ModeList) {
 		return exitf(exitUsage, "restore: --into is for -r and -x; -t and -C read only the dump and the current directory")
+	}
+	if mode == dump.ModeInteractive && c.String("f") == "-" {
+		return exitf(exitUsage, "restore: -i reads its commands from standard input: give the dump with -f FILE")
 	}
 	if mode == dump.ModeRestore && c.NArg() > 0 {
 		return exitf(exitUsage, "restore: -r restores the whole dump and takes no FILES; use -x to extract some")
@@ -170,7 +175,7 @@ func restoreAction(c *cli.Context) error {
 	}
 	opts := dump.RestoreOptions{
 		Mode: mode, Dir: cwd, Names: c.Args().Slice(), NoWrite: c.Bool("N"),
-		Owners: os.Geteuid() == 0, NoDescend: noDescend, List: c.App.Writer,
+		Owners: os.Geteuid() == 0, NoDescend: noDescend, List: c.App.Writer, Commands: os.Stdin,
 		Warn: func(err error) { fmt.Fprintf(os.Stderr, "%v\n", err) },
 	}
 	if verbose {

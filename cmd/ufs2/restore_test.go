@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -267,7 +268,7 @@ func TestDumpRestoreUsage(t *testing.T) {
 		{[]string{"restore", "-r", "-t", "-f", out}, 64, "mutually exclusive"},
 		{[]string{"restore", "-r", "-s", "0", "-f", out}, 64, "dump number must be greater than 0"},
 		{[]string{"restore", "-rf", out, "./x"}, 64, "takes no FILES"},
-		{[]string{"restore", "-if", out}, 1, "not supported yet"},
+		{[]string{"restore", "-if", "-"}, 64, "reads its commands from standard input"},
 		{[]string{"restore", "-rf", filepath.Join(dir, "missing")}, 1, "No such file or directory"},
 	} {
 		o, e, code := runUFS2(t, dir, nil, tc.args...)
@@ -326,5 +327,51 @@ func TestRestoreCompare(t *testing.T) {
 	}
 	if code != 1 {
 		t.Errorf("restore -C: exit %d, want 1\n%s", code, e)
+	}
+}
+
+// TestRestoreInteractive drives -i: cd, ls with the marks of add, a
+// delete under an added directory, extract.
+func TestRestoreInteractive(t *testing.T) {
+	src, _, _, df := level0(t)
+	files := someFiles(t, src)
+	deep := ""
+	for _, f := range files {
+		if strings.Count(f, "/") >= 3 {
+			deep = f
+			break
+		}
+	}
+	dir := path.Dir(deep)
+	var keep []string // the other files of that directory
+	ents, _ := os.ReadDir(filepath.Join(src, dir))
+	for _, e := range ents {
+		if e.Type().IsRegular() && path.Join(dir, e.Name()) != deep {
+			keep = append(keep, e.Name())
+		}
+	}
+	if len(keep) == 0 {
+		t.Fatalf("%s holds one file", dir)
+	}
+	out := t.TempDir()
+	cmds := strings.Join([]string{"cd " + dir, "add .", "delete " + path.Base(deep), "ls", "pwd", "frobnicate", "extract", "quit"}, "\n") + "\n"
+	o, e, code := runUFS2(t, out, strings.NewReader(cmds), "restore", "-if", df)
+	if code != 0 || e != "" {
+		t.Fatalf("restore -i: exit %d\n%s%s", code, o, e)
+	}
+	for _, want := range []string{"*" + keep[0], "\n" + path.Base(deep) + "\n", "restore > " + dir + "\n", "frobnicate: unknown command; type ? for help"} {
+		if !strings.Contains(o, want) {
+			t.Errorf("restore -i output lacks %q:\n%s", want, o)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(out, deep)); err == nil {
+		t.Errorf("%s was deleted from the list but extracted", deep)
+	}
+	for _, k := range keep {
+		w, _ := os.ReadFile(filepath.Join(src, dir, k))
+		g, err := os.ReadFile(filepath.Join(out, dir, k))
+		if err != nil || string(g) != string(w) {
+			t.Errorf("%s/%s: %v, %d bytes, want %d", dir, k, err, len(g), len(w))
+		}
 	}
 }
