@@ -309,6 +309,9 @@ func dumpAction(c *cli.Context) error {
 		}
 		dumpMsg("level %d dump on %s\n", level, dump.Ctime(now))
 	}
+	if output != "-" {
+		dumpMsg("Closing %s\n", output)
+	}
 	dumpMsg("DUMP IS DONE\n")
 	if c.Bool("json") {
 		j := dumpJSON{Target: target, Output: output, Level: level, Date: opts.Date, Ddate: opts.Ddate, Compression: comp,

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -373,5 +376,56 @@ func TestRestoreInteractive(t *testing.T) {
 		if err != nil || string(g) != string(w) {
 			t.Errorf("%s/%s: %v, %d bytes, want %d", dir, k, err, len(g), len(w))
 		}
+	}
+}
+
+// TestDumpSinceAndJSON: -T dumps what changed since a date (here: one
+// new file and the root), and --json summarises the dump.
+func TestDumpSinceAndJSON(t *testing.T) {
+	src := dumpTree(t)
+	dir, img := newDumpImage(t, src)
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	since := dump.Ctime(time.Now())
+	editImage(t, img, func(fsys *ufs.FS) {
+		ino, err := fsys.Create(namei(t, fsys, "/"), "after", 0o644, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fsys.WriteAt(ino, []byte("new"), 0); err != nil {
+			t.Fatal(err)
+		}
+	})
+	df := filepath.Join(dir, "since.dump")
+	o, e, code := runUFS2(t, dir, nil, "dump", "-1", "-T", since, "--json", "-f", df, img)
+	if code != 0 || !strings.Contains(e, "  DUMP: Date of last (level unknown) dump: "+since+"\n") || !strings.Contains(e, "  DUMP: Closing "+df+"\n") {
+		t.Fatalf("dump -T: exit %d\n%s", code, e)
+	}
+	var j struct {
+		Level   int   `json:"level"`
+		Ddate   int64 `json:"ddate"`
+		Records int64 `json:"records"`
+		Bytes   int64 `json:"bytes_written"`
+		Files   int   `json:"files"`
+		Dirs    int   `json:"directories"`
+	}
+	if err := json.Unmarshal([]byte(o), &j); err != nil {
+		t.Fatalf("--json: %v\n%s", err, o)
+	}
+	// the tree's mtimes run to 2031: those after the date count as changed
+	sinceT, _ := dump.Unctime(since)
+	future := map[uint64]bool{}
+	filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() && !fi.ModTime().Before(sinceT) {
+			future[fi.Sys().(*syscall.Stat_t).Ino] = true
+		}
+		return nil
+	})
+	fi, _ := os.Stat(df)
+	if j.Level != 1 || j.Files != len(future)+1 || j.Bytes != fi.Size() || j.Records*dump.TPBsize < j.Bytes {
+		t.Errorf("--json: %+v for a dump of %d bytes; %d files have later mtimes", j, fi.Size(), len(future))
+	}
+	list := mustUFS2(t, dir, "restore", "-tf", df)
+	if !strings.Contains(list, "\t./after\n") {
+		t.Errorf("restore -t of the -T dump:\n%s", list)
 	}
 }
