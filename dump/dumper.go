@@ -77,7 +77,7 @@ type dumper struct {
 	usedMap   []byte
 	dirMap    []byte
 	inoMap    []byte
-	inodes    []*ondisk.Dinode // indexed by inode number; nil for free
+	inodes    map[ondisk.Ino]*ondisk.Dinode // the inodes in use (a slice of every inode would take 8 bytes per inode of a large filesystem)
 	nonodump  bool
 	tapesize  int64
 	newtape   bool
@@ -143,7 +143,7 @@ func (d *dumper) run() error {
 	d.usedMap = make([]byte, d.mapsize)
 	d.dirMap = make([]byte, d.mapsize)
 	d.inoMap = make([]byte, d.mapsize)
-	d.inodes = make([]*ondisk.Dinode, d.maxino)
+	d.inodes = map[ondisk.Ino]*ondisk.Dinode{}
 	d.tapesize = 3 * (int64(d.mapsize)/TPBsize + 1)
 	d.nonodump = o.Level < o.HonorLevel
 
@@ -318,10 +318,9 @@ func (d *dumper) mapFiles() (bool, error) {
 			return false, err
 		}
 	}
-	for ino := ondisk.RootIno; ino < d.maxino; ino++ {
-		dp := d.inodes[ino]
-		if dp == nil || dp.Type() == 0 {
-			d.inodes[ino] = nil
+	for ino, dp := range d.inodes { // the order does not matter: maps and sums
+		if dp.Type() == 0 {
+			delete(d.inodes, ino)
 			continue
 		}
 		setIno(d.usedMap, ino)
