@@ -88,6 +88,7 @@ type dumper struct {
 	fsize     int64
 	tbperdb   int
 	buf       []byte // one filesystem block
+	reported  int64  // c_tapea at the last Progress call
 }
 
 // Dump writes a dump of the UFS2 filesystem on dev to w and returns what it
@@ -793,10 +794,16 @@ func (d *dumper) writeHeader(ino ondisk.Ino) error {
 		return err
 	}
 	d.spcl.Tapea++
-	if d.opts.Progress != nil && d.spcl.Tapea%1024 == 0 {
+	d.progress()
+	return nil
+}
+
+// progress reports to Options.Progress every 1024 records or so.
+func (d *dumper) progress() {
+	if d.opts.Progress != nil && d.spcl.Tapea-d.reported >= 1024 {
+		d.reported = d.spcl.Tapea
 		d.opts.Progress(d.spcl.Tapea, d.tapesize)
 	}
-	return nil
 }
 
 // dumpBlock is dumpblock: size bytes of the device at fragment p as data
@@ -810,6 +817,7 @@ func (d *dumper) dumpBlock(ino ondisk.Ino, p ondisk.Frag, size int64) error {
 		return err
 	}
 	d.spcl.Tapea += size / TPBsize
+	d.progress()
 	if d.readErrs > maxReadErrors {
 		return ErrAiling
 	}

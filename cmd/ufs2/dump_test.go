@@ -542,3 +542,37 @@ func TestDumpRestoreIntoImage(t *testing.T) {
 		}
 	}
 }
+
+// TestDumpMountedWarns: dumping an image a read-write mount holds warns
+// as FreeBSD's dump does and dumps; -L, which needs snapshots, is refused.
+func TestDumpMountedWarns(t *testing.T) {
+	testutil.RequireTool(t, "fusermount3", "fuse3")
+	bin := ufs2Binary(t)
+	_, img := makeMountImage(t)
+	mnt := newMountpoint(t)
+	if out, err := exec.Command(bin, "mount", img, mnt).CombinedOutput(); err != nil {
+		t.Fatalf("ufs2 mount: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if isMounted(t, mnt) {
+			if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+				t.Errorf("umount: %v\n%s", err, out)
+			}
+		}
+		waitReleased(t, img)
+		fsckImage(t, img)
+	})
+	dir := t.TempDir()
+	df := filepath.Join(dir, "d")
+	_, e, code := runUFS2(t, dir, nil, "dump", "-0", "-D", filepath.Join(dir, "dd"), "-f", df, img)
+	if code != 0 || !strings.Contains(e, "  DUMP: WARNING: should use -L when dumping live read-write filesystems!\n") || !strings.Contains(e, mnt) {
+		t.Errorf("dump of a mounted image: exit %d\n%s", code, e)
+	}
+	if list := mustUFS2(t, dir, "restore", "-tf", df); !strings.Contains(list, "\t.\n") {
+		t.Errorf("the dump of a mounted image lists:\n%s", list)
+	}
+	_, e, code = runUFS2(t, dir, nil, "dump", "-0L", "-D", filepath.Join(dir, "dd"), "-f", df+"L", img)
+	if code != 1 || !strings.Contains(e, "snapshots, which ufs2 does not support yet") {
+		t.Errorf("dump -L of a mounted image: exit %d\n%s", code, e)
+	}
+}
