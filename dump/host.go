@@ -126,6 +126,7 @@ type fileWriter struct {
 	buf   []byte
 	off   int64 // file offset of buf[0]
 	bytes int64 // written
+	end   int64 // the end of the last data written
 }
 
 const fileWriteRun = 1 << 20
@@ -153,6 +154,7 @@ func (w *fileWriter) flush() error {
 	}
 	n, err := w.f.WriteAt(w.buf, w.off)
 	w.bytes += int64(n)
+	w.end = max(w.end, w.off+int64(n))
 	w.buf = w.buf[:0]
 	if err != nil {
 		return hostErr("write", w.p, err)

@@ -734,9 +734,11 @@ func (r *restorer) extractFile(h *Header, names []string) error {
 	}
 	var ea []byte
 	var err error
+	attrsSet := false
 	switch h.Mode & ondisk.IFMT {
 	case ondisk.IFREG:
 		ea, err = r.regular(first, h)
+		attrsSet = true
 	case ondisk.IFLNK:
 		c := &collector{limit: 1 << 16}
 		if ea, err = r.rd.ReadFile(c); err != nil {
@@ -771,6 +773,9 @@ func (r *restorer) extractFile(h *Header, names []string) error {
 		}
 		r.res.Links++
 	}
+	if attrsSet {
+		return nil
+	}
 	a := attrOf(h, ea)
 	return r.setAttrs(first, &a)
 }
@@ -782,7 +787,12 @@ func (r *restorer) regular(p string, h *Header) ([]byte, error) {
 		return nil, err
 	}
 	ea, err := r.rd.ReadFile(f)
-	if ferr := f.finish(int64(h.Size)); err == nil {
+	var a *fileAttr
+	if err == nil {
+		at := attrOf(h, ea)
+		a = &at
+	}
+	if ferr := f.finish(int64(h.Size), a, r.owners, r.warn); err == nil {
 		err = ferr
 	}
 	r.res.Bytes += f.written()

@@ -15,6 +15,7 @@ import (
 	"path"
 	"path/filepath"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -44,7 +45,9 @@ type target interface {
 // targetFile is a regular file being restored.
 type targetFile interface {
 	FileData
-	finish(size int64) error // flush, set the size, close
+	// finish flushes the data, sets the size (a hole may end the file)
+	// and, if a is not nil, the attributes as setAttrs does, and closes.
+	finish(size int64, a *fileAttr, owners bool, warn func(error)) error
 	written() int64
 }
 
@@ -96,10 +99,14 @@ func (h *hostTarget) link(oldRel, newRel string) error {
 
 func (h *hostTarget) create(rel string) (targetFile, error) {
 	p := h.name(rel)
-	if err := removeExisting(p); err != nil {
-		return nil, err
+	const flags = os.O_WRONLY | os.O_CREATE | os.O_EXCL | unix.O_NOFOLLOW
+	f, err := os.OpenFile(p, flags, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		if err := removeExisting(p); err != nil {
+			return nil, err
+		}
+		f, err = os.OpenFile(p, flags, 0o600)
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, hostErr("create", p, err)
 	}
@@ -113,17 +120,56 @@ type hostFile struct{ fileWriter }
 
 func (f *hostFile) written() int64 { return f.bytes }
 
-func (f *hostFile) finish(size int64) error {
+func (f *hostFile) finish(size int64, a *fileAttr, owners bool, warn func(error)) error {
 	err := f.flush()
-	if err == nil {
+	if err == nil && size > f.end {
 		if terr := f.f.Truncate(size); terr != nil {
 			err = hostErr("truncate", f.p, terr)
 		}
+	}
+	if err == nil && a != nil {
+		err = fdAttrs(f.f, f.p, a, owners, warn)
 	}
 	if cerr := f.f.Close(); err == nil && cerr != nil {
 		err = hostErr("close", f.p, cerr)
 	}
 	return err
+}
+
+// fdAttrs is attrSetter.apply through an open file: owner, mode,
+// extended attributes, times.
+func fdAttrs(f *os.File, p string, a *fileAttr, owners bool, warn func(error)) error {
+	fd := int(f.Fd())
+	if owners {
+		if err := unix.Fchown(fd, int(a.UID), int(a.GID)); err != nil {
+			warn(fmt.Errorf("%s: chown %d:%d: %w", p, a.UID, a.GID, err))
+		}
+	}
+	if err := unix.Fchmod(fd, uint32(a.Mode&0o7777)); err != nil {
+		return hostErr("chmod", p, err)
+	}
+	if len(a.EA) > 0 {
+		xs, err := ParseXattrs(a.EA)
+		if err != nil {
+			warn(fmt.Errorf("%s: extended attributes: %w (the rest skipped)", p, err))
+		}
+		for _, x := range xs {
+			name, ok := hostXattrName(x.Namespace, x.Name)
+			if !ok {
+				warn(fmt.Errorf("%s: extended attribute in namespace %d: no Linux namespace for it; skipped", p, x.Namespace))
+				continue
+			}
+			if err := unix.Fsetxattr(fd, name, x.Value, 0); err != nil {
+				warn(fmt.Errorf("%s: setting extended attribute %s: %w", p, name, err))
+			}
+		}
+	}
+	ts := [2]unix.Timespec{{Sec: a.Atime, Nsec: int64(a.Atimensec)}, {Sec: a.Mtime, Nsec: int64(a.Mtimensec)}}
+	// futimens: utimensat with a NULL path
+	if _, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0); e != 0 {
+		return hostErr("futimens", p, e)
+	}
+	return nil
 }
 
 func (h *hostTarget) symlink(linkTarget, rel string) error {
@@ -356,10 +402,13 @@ func (f *imageFile) Data(off int64, b []byte) error {
 
 func (f *imageFile) written() int64 { return f.bytes }
 
-func (f *imageFile) finish(size int64) error {
+func (f *imageFile) finish(size int64, a *fileAttr, owners bool, warn func(error)) error {
 	sz := uint64(size)
 	if _, err := f.m.fsys.Setattr(f.ino, ufs.SetAttr{Size: &sz}); err != nil {
 		return f.m.err("truncate", f.rel, err)
+	}
+	if a != nil {
+		return f.m.setAttrs(f.rel, a, owners, warn)
 	}
 	return nil
 }
@@ -455,5 +504,5 @@ func (m *imageTarget) writeFile(rel string, data []byte) error {
 			return m.err("write", rel, err)
 		}
 	}
-	return f.finish(int64(len(data)))
+	return f.finish(int64(len(data)), nil, false, nil)
 }
