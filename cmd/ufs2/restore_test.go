@@ -140,6 +140,16 @@ func TestRestoreListExtract(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(x, dump.SymtabName)); err == nil {
 		t.Error("restore -x wrote a symbol table")
 	}
+	// -s 2: the second of two dumps in one file
+	two := filepath.Join(dir, "two.dump")
+	b, _ := os.ReadFile(df)
+	os.WriteFile(two, append(append([]byte(nil), b...), b...), 0o644)
+	if o := mustUFS2(t, dir, "restore", "-t", "-s", "2", "-f", two); !strings.Contains(o, "\t"+file+"\n") {
+		t.Errorf("restore -t -s 2 of two dumps:\n%.300s", o)
+	}
+	if _, e, code := runUFS2(t, dir, nil, "restore", "-t", "-s", "3", "-f", two); code != 1 || !strings.Contains(e, "no further dump") {
+		t.Errorf("restore -s 3 of two dumps: exit %d\n%s", code, e)
+	}
 	// names not on the dump
 	_, e, code := runUFS2(t, x, nil, "restore", "-xf", df, "./no/such/file")
 	if code != 1 || !strings.Contains(e, "./no/such/file: restore: not on the dump") {
