@@ -65,6 +65,12 @@ func TestDumpRestoreRandomChain(t *testing.T) {
 // made.
 func randomChanges(t *testing.T, fsys *ufs.FS, rng *rand.Rand, n int) (made int) {
 	t.Helper()
+	pick := func(s []string) string { return s[rng.IntN(len(s))] }
+	must := func(what string, err error) {
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
 	// the names of the tree, directories apart
 	var files, dirs []string
 	var walk func(ino ondisk.Ino, p string)
@@ -88,15 +94,10 @@ func randomChanges(t *testing.T, fsys *ufs.FS, rng *rand.Rand, n int) (made int)
 			walk(d.Ino, cp)
 		}
 	}
-	walk(ondisk.RootIno, "/")
-	dirs = append(dirs, "/")
-	pick := func(s []string) string { return s[rng.IntN(len(s))] }
-	must := func(what string, err error) {
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
 	for i := range n {
+		// listed again after each change: renames move whole subtrees
+		files, dirs = nil, []string{"/"}
+		walk(ondisk.RootIno, "/")
 		if len(files) == 0 {
 			break
 		}
