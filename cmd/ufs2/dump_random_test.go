@@ -21,8 +21,9 @@ var dumpSeed = flag.Uint64("dump-seed", 0, "seed of TestDumpRestoreRandomChain (
 // changes between them (files created, rewritten, truncated, renamed,
 // hard-linked and removed; directories made, renamed across the tree and
 // removed; modes, owners and extended attributes changed): after each
-// level's restore -r the tree is the image's as ufs2 get extracts it. The
-// seed is printed; -dump-seed repeats a run.
+// level's restore -r the tree is the image's as ufs2 get extracts it.
+// Odd seeds restore into a second image (restore --into) and compare
+// what get extracts of it. The seed is printed; -dump-seed repeats a run.
 func TestDumpRestoreRandomChain(t *testing.T) {
 	seed := *dumpSeed
 	if seed == 0 {
@@ -37,6 +38,14 @@ func TestDumpRestoreRandomChain(t *testing.T) {
 	dir, img := newDumpImage(t, src)
 	dd := filepath.Join(dir, "dumpdates")
 	out := t.TempDir()
+	// every other seed restores into an image instead (restore --into)
+	into := ""
+	if seed%2 == 1 {
+		into = filepath.Join(dir, "restored.img")
+		mustUFS2(t, dir, "newfs", "-n", "-s", "128m", into)
+		t.Cleanup(func() { fsckImage(t, into) })
+		t.Logf("restoring into %s", into)
+	}
 	for level := 0; level <= 3; level++ {
 		if level > 0 {
 			time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
@@ -50,10 +59,17 @@ func TestDumpRestoreRandomChain(t *testing.T) {
 		mustUFS2(t, dir, "dump", fmt.Sprintf("-%du", level), "-D", dd, "-f", df, "disk.img")
 		want := filepath.Join(t.TempDir(), "want")
 		mustUFS2(t, dir, "get", img, "/", want)
-		if level > 0 {
-			symtabAside(t, out, false)
+		if into != "" {
+			mustUFS2(t, dir, "restore", "-r", "--into", into, "-f", df)
+			out = filepath.Join(t.TempDir(), "got")
+			mustUFS2(t, dir, "get", into, "/", out)
+			symtabAside(t, out, true)
+		} else {
+			if level > 0 {
+				symtabAside(t, out, false)
+			}
+			restoreInto(t, out, df, nil)
 		}
-		restoreInto(t, out, df, nil)
 		testutil.AssertSameTree(t, want, out, fullCompare)
 		if t.Failed() {
 			t.Fatalf("level %d differs (seed %d)", level, seed)
