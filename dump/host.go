@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -48,10 +49,6 @@ func hostDev(h *Header) uint64 {
 	return unix.Mkdev(major, minor)
 }
 
-// perm is the permission bits of a header's mode (setuid, setgid, sticky
-// included).
-func perm(h *Header) uint32 { return uint32(h.Mode & 0o7777) }
-
 // Xattr is one extended attribute of a dumped file, in FreeBSD's terms.
 type Xattr struct {
 	Namespace uint8
@@ -71,47 +68,79 @@ func ParseXattrs(area []byte) ([]Xattr, error) {
 	return out, err
 }
 
-// attrSetter applies a header's attributes to host paths.
-type attrSetter struct {
-	owners bool
-	warn   func(error)
+// hostAttrOps are the calls that set a host file's attributes, through
+// its path or through an open descriptor.
+type hostAttrOps struct {
+	chown    func(uid, gid int) error
+	chmod    func(mode uint32) error // nil for a symlink, whose mode Linux ignores
+	setxattr func(name string, v []byte) error
+	utimens  func(ts []unix.Timespec) error
 }
 
-// apply sets owner, mode, extended attributes and times of p from h, in
-// that order (chown clears setuid bits; the others change ctime only).
-func (a *attrSetter) apply(p string, h *Header, ea []byte) error {
-	link := h.Mode&ondisk.IFMT == ondisk.IFLNK
-	if a.owners {
-		if err := unix.Lchown(p, int(h.UID), int(h.GID)); err != nil {
-			a.warn(fmt.Errorf("%s: chown %d:%d: %w", p, h.UID, h.GID, err))
+// pathOps sets the attributes of the host path p (a symlink itself).
+func pathOps(p string, symlink bool) hostAttrOps {
+	ops := hostAttrOps{
+		chown:    func(uid, gid int) error { return unix.Lchown(p, uid, gid) },
+		setxattr: func(name string, v []byte) error { return unix.Lsetxattr(p, name, v, 0) },
+		utimens: func(ts []unix.Timespec) error {
+			return unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW)
+		},
+	}
+	if !symlink {
+		ops.chmod = func(mode uint32) error { return unix.Chmod(p, mode) }
+	}
+	return ops
+}
+
+// fdOps sets the attributes of the open file fd.
+func fdOps(fd int) hostAttrOps {
+	return hostAttrOps{
+		chown:    func(uid, gid int) error { return unix.Fchown(fd, uid, gid) },
+		chmod:    func(mode uint32) error { return unix.Fchmod(fd, mode) },
+		setxattr: func(name string, v []byte) error { return unix.Fsetxattr(fd, name, v, 0) },
+		utimens: func(ts []unix.Timespec) error {
+			// futimens: utimensat with a NULL path
+			if _, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0); e != 0 {
+				return e
+			}
+			return nil
+		},
+	}
+}
+
+// setHostAttrs sets owner (when owners), mode, extended attributes and
+// times of the host file p from a, in that order (chown clears the setuid
+// bits; the others change ctime only). Owners and extended attributes
+// that cannot be set are warnings.
+func setHostAttrs(ops hostAttrOps, p string, a *fileAttr, owners bool, warn func(error)) error {
+	if owners {
+		if err := ops.chown(int(a.UID), int(a.GID)); err != nil {
+			warn(fmt.Errorf("%s: chown %d:%d: %w", p, a.UID, a.GID, err))
 		}
 	}
-	if !link {
-		if err := unix.Chmod(p, perm(h)); err != nil {
+	if ops.chmod != nil {
+		if err := ops.chmod(uint32(a.Mode & 0o7777)); err != nil {
 			return hostErr("chmod", p, err)
 		}
 	}
-	if len(ea) > 0 {
-		xs, err := ParseXattrs(ea)
+	if len(a.EA) > 0 {
+		xs, err := ParseXattrs(a.EA)
 		if err != nil {
-			a.warn(fmt.Errorf("%s: extended attributes: %w (the rest skipped)", p, err))
+			warn(fmt.Errorf("%s: extended attributes: %w (the rest skipped)", p, err))
 		}
 		for _, x := range xs {
 			name, ok := hostXattrName(x.Namespace, x.Name)
 			if !ok {
-				a.warn(fmt.Errorf("%s: extended attribute in namespace %d: no Linux namespace for it; skipped", p, x.Namespace))
+				warn(fmt.Errorf("%s: extended attribute in namespace %d: no Linux namespace for it; skipped", p, x.Namespace))
 				continue
 			}
-			if err := unix.Lsetxattr(p, name, x.Value, 0); err != nil {
-				a.warn(fmt.Errorf("%s: setting extended attribute %s: %w", p, name, err))
+			if err := ops.setxattr(name, x.Value); err != nil {
+				warn(fmt.Errorf("%s: setting extended attribute %s: %w", p, name, err))
 			}
 		}
 	}
-	ts := []unix.Timespec{
-		{Sec: h.Atime, Nsec: int64(h.Atimensec)},
-		{Sec: h.Mtime, Nsec: int64(h.Mtimensec)},
-	}
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	ts := []unix.Timespec{{Sec: a.Atime, Nsec: int64(a.Atimensec)}, {Sec: a.Mtime, Nsec: int64(a.Mtimensec)}}
+	if err := ops.utimens(ts); err != nil {
 		return hostErr("utimensat", p, err)
 	}
 	return nil

@@ -120,12 +120,6 @@ func attrOf(h *Header, ea []byte) fileAttr {
 		Atimensec: h.Atimensec, Mtimensec: h.Mtimensec, Flags: h.FileFlags, EA: ea}
 }
 
-// header makes a header carrying a's attributes, for attrSetter.
-func (a *fileAttr) header() *Header {
-	return &Header{Mode: a.Mode, UID: a.UID, GID: a.GID, Atime: a.Atime, Mtime: a.Mtime,
-		Atimensec: a.Atimensec, Mtimensec: a.Mtimensec, FileFlags: a.Flags}
-}
-
 type dirEntry struct {
 	Name string
 	Ino  uint32

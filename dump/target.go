@@ -15,7 +15,6 @@ import (
 	"path"
 	"path/filepath"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -128,48 +127,12 @@ func (f *hostFile) finish(size int64, a *fileAttr, owners bool, warn func(error)
 		}
 	}
 	if err == nil && a != nil {
-		err = fdAttrs(f.f, f.p, a, owners, warn)
+		err = setHostAttrs(fdOps(int(f.f.Fd())), f.p, a, owners, warn)
 	}
 	if cerr := f.f.Close(); err == nil && cerr != nil {
 		err = hostErr("close", f.p, cerr)
 	}
 	return err
-}
-
-// fdAttrs is attrSetter.apply through an open file: owner, mode,
-// extended attributes, times.
-func fdAttrs(f *os.File, p string, a *fileAttr, owners bool, warn func(error)) error {
-	fd := int(f.Fd())
-	if owners {
-		if err := unix.Fchown(fd, int(a.UID), int(a.GID)); err != nil {
-			warn(fmt.Errorf("%s: chown %d:%d: %w", p, a.UID, a.GID, err))
-		}
-	}
-	if err := unix.Fchmod(fd, uint32(a.Mode&0o7777)); err != nil {
-		return hostErr("chmod", p, err)
-	}
-	if len(a.EA) > 0 {
-		xs, err := ParseXattrs(a.EA)
-		if err != nil {
-			warn(fmt.Errorf("%s: extended attributes: %w (the rest skipped)", p, err))
-		}
-		for _, x := range xs {
-			name, ok := hostXattrName(x.Namespace, x.Name)
-			if !ok {
-				warn(fmt.Errorf("%s: extended attribute in namespace %d: no Linux namespace for it; skipped", p, x.Namespace))
-				continue
-			}
-			if err := unix.Fsetxattr(fd, name, x.Value, 0); err != nil {
-				warn(fmt.Errorf("%s: setting extended attribute %s: %w", p, name, err))
-			}
-		}
-	}
-	ts := [2]unix.Timespec{{Sec: a.Atime, Nsec: int64(a.Atimensec)}, {Sec: a.Mtime, Nsec: int64(a.Mtimensec)}}
-	// futimens: utimensat with a NULL path
-	if _, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0); e != 0 {
-		return hostErr("futimens", p, e)
-	}
-	return nil
 }
 
 func (h *hostTarget) symlink(linkTarget, rel string) error {
@@ -204,8 +167,7 @@ func (h *hostTarget) mknod(rel string, hd *Header) error {
 }
 
 func (h *hostTarget) setAttrs(rel string, a *fileAttr, owners bool, warn func(error)) error {
-	s := attrSetter{owners: owners, warn: warn}
-	return s.apply(h.name(rel), a.header(), a.EA)
+	return setHostAttrs(pathOps(h.name(rel), a.Mode&ondisk.IFMT == ondisk.IFLNK), h.name(rel), a, owners, warn)
 }
 
 func (h *hostTarget) readFile(rel string) ([]byte, error) { return os.ReadFile(h.name(rel)) }
