@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -225,6 +224,3 @@ func removeExisting(p string) error {
 	}
 	return nil
 }
-
-// headerTime is a header's mtime.
-func headerTime(h *Header) time.Time { return time.Unix(h.Mtime, int64(h.Mtimensec)) }
