@@ -740,7 +740,8 @@ func (r *restorer) extractFile(h *Header, names []string) error {
 		}
 		target := string(c.b[:min(len(c.b), int(min(h.Size, 1<<16)))])
 		if err := r.tg.symlink(target, first); err != nil {
-			return err
+			r.warn(err) // a target the host refuses (too long, say) stops nothing else
+			return nil
 		}
 	case ondisk.IFCHR, ondisk.IFBLK, ondisk.IFIFO:
 		if ea, err = r.rd.ReadFile(nil); err != nil {
