@@ -31,10 +31,10 @@ func init() {
 			"lists the named FILES (all with none) as inode number and name; -C compares\n" +
 			"them with the current directory, one line for each difference; -i is\n" +
 			"restore's shell (ls, cd, pwd, add, delete, extract, what, verbose, quit)\n" +
-			"to choose what to extract. Modes,\n" +
-			"owners (as root), times to the nanosecond, hard links, symlinks, device\n" +
-			"nodes, fifos, holes and extended attributes (FreeBSD's user namespace as\n" +
-			"Linux user.*, system as trusted.*) come back. --into TARGET restores into\n" +
+			"to choose what to extract. Modes, owners (as root), times to the\n" +
+			"nanosecond, hard links, symlinks, device nodes, fifos, holes and extended\n" +
+			"attributes (FreeBSD's user namespace as Linux user.*, system as trusted.*)\n" +
+			"come back. --into TARGET restores into\n" +
 			"an unmounted UFS2 image instead, offline, with file flags as well (the\n" +
 			"symbol table is then TARGET's /restoresymtable). A damaged or truncated dump\n" +
 			"stops the restore at the first bad record, which the message names; what\n" +
