@@ -34,9 +34,9 @@ func init() {
 			"to choose what to extract. Modes, owners (as root), times to the\n" +
 			"nanosecond, hard links, symlinks, device nodes, fifos, holes and extended\n" +
 			"attributes (FreeBSD's user namespace as Linux user.*, system as trusted.*)\n" +
-			"come back. --into TARGET restores into\n" +
-			"an unmounted UFS2 image instead, offline, with file flags as well (the\n" +
-			"symbol table is then TARGET's /restoresymtable). A damaged or truncated dump\n" +
+			"come back. --into TARGET restores into an unmounted UFS2 image instead,\n" +
+			"offline, with file flags as well (the symbol table is then TARGET's\n" +
+			"/restoresymtable). A damaged or truncated dump\n" +
 			"stops the restore at the first bad record, which the message names; what\n" +
 			"was restored until then stays.",
 		HideHelp:        true, // -h is restore's
