@@ -62,7 +62,9 @@
 // (or, if the connection dies, when the server drops what it still holds
 // before closing the engine). rename(2) passes RENAME_NOREPLACE and
 // RENAME_EXCHANGE to the engine; fallocate allocates (mode 0 and
-// FALLOC_FL_KEEP_SIZE), UFS having no way to punch holes; O_TMPFILE is not
+// FALLOC_FL_KEEP_SIZE), punches holes (FALLOC_FL_PUNCH_HOLE, freeing the
+// whole blocks inside, ufs.FS.PunchHole) and zeroes ranges
+// (FALLOC_FL_ZERO_RANGE: punched, then allocated zero-filled); O_TMPFILE is not
 // offered.
 //
 // # Mount policy and lifetime

@@ -31,6 +31,7 @@ type WriteEngine interface {
 	WriteAt(ino ondisk.Ino, p []byte, off int64) (int, error)
 	Truncate(ino ondisk.Ino, size uint64) error
 	Fallocate(ino ondisk.Ino, off, length int64, keepSize bool) error
+	PunchHole(ino ondisk.Ino, off, length int64) error
 	Fsync(ino ondisk.Ino, dataOnly bool) error
 	Sync() error
 	SetXattr(ino ondisk.Ino, ns uint8, name string, value []byte, flags ufs.XattrFlags) error
@@ -404,13 +405,29 @@ func (n *node) Allocate(ctx context.Context, f fs.FileHandle, off uint64, size u
 	if n.m.weng == nil {
 		return syscall.EROFS
 	}
-	if mode&^unix.FALLOC_FL_KEEP_SIZE != 0 {
-		return syscall.EOPNOTSUPP
-	}
 	if off > 1<<62 || size > 1<<62 {
 		return syscall.EFBIG
 	}
-	err := n.m.weng.Fallocate(n.ino(), int64(off), int64(size), mode&unix.FALLOC_FL_KEEP_SIZE != 0)
+	keep := mode&unix.FALLOC_FL_KEEP_SIZE != 0
+	var err error
+	switch mode &^ unix.FALLOC_FL_KEEP_SIZE {
+	case 0:
+		err = n.m.weng.Fallocate(n.ino(), int64(off), int64(size), keep)
+	case unix.FALLOC_FL_PUNCH_HOLE:
+		// Linux requires KEEP_SIZE with PUNCH_HOLE.
+		if !keep {
+			return syscall.EOPNOTSUPP
+		}
+		err = n.m.weng.PunchHole(n.ino(), int64(off), int64(size))
+	case unix.FALLOC_FL_ZERO_RANGE:
+		// Zeros that stay allocated: the blocks freed, then allocated
+		// again zero-filled (and the size grown unless KEEP_SIZE).
+		if err = n.m.weng.PunchHole(n.ino(), int64(off), int64(size)); err == nil {
+			err = n.m.weng.Fallocate(n.ino(), int64(off), int64(size), keep)
+		}
+	default:
+		return syscall.EOPNOTSUPP
+	}
 	return n.m.errno("fallocate", uint64(n.ino()), err)
 }
 
