@@ -342,7 +342,7 @@ func ufs2Target(base, staging string) (*target, error) {
 		mkfs = exec.Command("makefs", "-t", "ffs", "-o", "version=2,bsize=32768,fsize=4096", "-s", *imageSize, img, staging)
 		opts = "ro"
 	} else {
-		mkfs = exec.Command(*ufs2Bin, "newfs", "-s", *imageSize, img)
+		mkfs = exec.Command(*ufs2Bin, "newfs", "-F", "-s", *imageSize, img) // -F: a -work dir may hold the last run's image
 	}
 	if out, err := mkfs.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("%s: %v\n%s", mkfs.Args[0], err, out)

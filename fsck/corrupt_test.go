@@ -237,6 +237,31 @@ var damages = []damage{
 			le.PutUint32(m.b[e.off:], 0)
 			return nil
 		}},
+	// The first entry named otherwise than "." with an inode out of
+	// range (two bytes of fsck-rounds.py seed 1264): removed, and "."
+	// added in the same run, not the next.
+	{name: "first entry out of range, not named .", spec: specSmall, want: "I OUT OF RANGE",
+		apply: func(t *testing.T, m *img) []string {
+			e := m.entries(m.lookup("deep1"))[0]
+			le.PutUint32(m.b[e.off:], m.sb.Ncg*m.sb.Ipg+7)
+			m.b[e.off+8] = 0x8f
+			return nil
+		}},
+	{name: "second entry out of range, not named ..", spec: specSmall, want: "I OUT OF RANGE",
+		apply: func(t *testing.T, m *img) []string {
+			e := m.entries(m.lookup("deep1/deep2"))[1]
+			le.PutUint32(m.b[e.off:], m.sb.Ncg*m.sb.Ipg+7)
+			m.b[e.off+9] = 'x'
+			return nil
+		}},
+	// A byte of the standard superblock's fs_sbsize (fuzz seeds 569 and
+	// 988): -y goes on with it (IGNORE ALTERNATE SUPER BLOCK), and must
+	// leave the backup agreeing, or every later check stops there.
+	{name: "superblock disagrees with the last backup", spec: specSmall, want: "DISAGREE WITH THOSE IN", nexit: ExitError,
+		apply: func(t *testing.T, m *img) []string {
+			m.b[m.sb.Sblockloc+104] ^= 0x02
+			return nil
+		}},
 	{name: "bad inode check-hash", spec: specHash, want: "INODE CHECK-HASH FAILED",
 		apply: func(t *testing.T, m *img) []string {
 			ino := m.lookup(pick(t, m, 1, 40000, 1)[0])

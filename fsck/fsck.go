@@ -308,15 +308,20 @@ type checker struct {
 	name   string
 	report *Report
 
-	sb       *ondisk.Superblock
-	sbRaw    []byte // bytes the superblock was read from
-	sbLoc    int64  // byte offset the superblock was read from
-	sbDirty  bool
-	cs       []ondisk.Csum // fs_csp
-	cgs      []*cgbuf
-	maxino   ondisk.Ino // fs_ncg * fs_ipg
-	maxfsblk int64      // fs_size
-	dirSize  int64      // MAXDIRSIZE
+	sb      *ondisk.Superblock
+	sbRaw   []byte // bytes the superblock was read from
+	sbLoc   int64  // byte offset the superblock was read from
+	sbDirty bool
+	// lastAlt is the backup superblock of the last group, found
+	// disagreeing with the standard one and ignored; finish makes it
+	// agree (syncLastAlternate), at lastAltLoc.
+	lastAlt    *ondisk.Superblock
+	lastAltLoc int64
+	cs         []ondisk.Csum // fs_csp
+	cgs        []*cgbuf
+	maxino     ondisk.Ino // fs_ncg * fs_ipg
+	maxfsblk   int64      // fs_size
+	dirSize    int64      // MAXDIRSIZE
 
 	preen, noWrite bool
 	refusedWrites  int // writes dropped for want of write access (writeAt)

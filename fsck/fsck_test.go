@@ -86,6 +86,11 @@ func check(t testing.TB, b []byte, opts Options) (*Report, []byte, string, error
 	if rep == nil {
 		t.Fatalf("Check returned no report: %v", err)
 	}
+	// A check never tries to write: every repair asks first, and -n
+	// answers no (a write it drops would be a path that did not ask).
+	if opts.Mode == No && rep.refusedWrites != 0 {
+		t.Errorf("fsck -n tried %d writes\n%s", rep.refusedWrites, out.String())
+	}
 	return rep, dev.Bytes(), out.String(), err
 }
 

@@ -354,11 +354,127 @@ func (c *checker) checkinode(ino ondisk.Ino, raw []byte) (bool, error) {
 		} else if !c.reply("ADJUST") {
 			return true, nil
 		}
-		if err := c.updateInode(ino, func(dp *ondisk.Dinode) { dp.Size = uint64(fixsize) }); err != nil {
+		ib, freed, err := c.cutPastSize(ino, dp, fixsize)
+		if err != nil {
+			return true, err
+		}
+		if err := c.updateInode(ino, func(dp *ondisk.Dinode) {
+			dp.Size = uint64(fixsize)
+			dp.Ib = ib
+			dp.Blocks -= min(dp.Blocks, uint64(freed)*uint64(sb.Fsize/ondisk.DevBSize))
+		}); err != nil {
 			return true, err
 		}
 	}
 	return true, nil
+}
+
+// cutPastSize finishes the cut of FILE SIZE BEYOND END OF ALLOCATED FILE
+// to newSize. fsck_ffs only shortens the size; the indirect blocks pass 1
+// walked past the new end (they map no block in use, or the size would
+// reach them) stay, and the next run finds pointers past the size: it
+// clears the whole file as UNKNOWN FILE TYPE, or zeroes them as PARTIALLY
+// TRUNCATED INODE and leaves their blocks marked in use. One run would not
+// be enough. So their pointers are zeroed here, and the block map rebuilt
+// before pass 5 (remapBlocks) rather than the blocks given back one by one:
+// an indirect block may be shared, and what it leads to is not this
+// inode's alone. It returns dp's indirect pointers as they must become
+// and the fragments cut off (pass 1 counted them in the block count). An
+// inode pass 1 stopped walking (too many bad or duplicate blocks) is left
+// as fsck_ffs leaves it: it is cleared later in this run, and a rerun is
+// asked for anyway.
+func (c *checker) cutPastSize(ino ondisk.Ino, dp *ondisk.Dinode, newSize int64) (ib [ondisk.NIaddr]ondisk.Frag, freed int64, err error) {
+	ib = dp.Ib
+	if c.partial[ino] {
+		return ib, 0, nil
+	}
+	sb := c.sb
+	bsize := int64(sb.Bsize)
+	// count counts a block as pass 1's walk did, and goes on into an
+	// indirect block where pass 1 went on.
+	count := func(d *desc) int {
+		freed += int64(d.numfrags)
+		for i := 0; i < d.numfrags; i++ {
+			if c.chkrange(d.blkno+ondisk.Frag(i), 1) {
+				return skip
+			}
+		}
+		return keepOn
+	}
+	// drop counts the tree of the indirect block blk of the given level,
+	// walked over isize bytes as pass 1 walked it.
+	drop := func(blk ondisk.Frag, level int, isize int64) error {
+		d := &desc{typ: typeAddr, number: ino, fn: count, level: level, blkno: blk, numfrags: int(sb.Frag)}
+		_, err := c.iblock(d, isize)
+		c.remap = true
+		return err
+	}
+	// cut zeroes the pointers of the indirect block blk (of the given
+	// level, walked over oldSize bytes) past newSize, dropping what they
+	// lead to, and cuts the last one kept the same way.
+	var cut func(blk ondisk.Frag, level int, oldSize, newSize int64) error
+	cut = func(blk ondisk.Frag, level int, oldSize, newSize int64) error {
+		if c.chkrange(blk, int(sb.Frag)) {
+			return nil // pass 1 did not walk it either
+		}
+		buf, err := c.readFragsInto(blk, int(sb.Frag))
+		if err != nil {
+			return nil
+		}
+		defer c.putBuf(buf)
+		sizepb := bsize // what each pointer of blk maps
+		for i := 1; i < level; i++ {
+			sizepb *= sb.NINDIR()
+		}
+		keep := min(howmany(newSize, sizepb), sb.NINDIR())
+		walked := min(howmany(oldSize, sizepb), sb.NINDIR())
+		dirty := false
+		for i := keep; i < walked; i++ {
+			ptr := ondisk.Frag(le.Uint64(buf[i*8:]))
+			if ptr == 0 {
+				continue
+			}
+			if level == 1 {
+				count(&desc{blkno: ptr, numfrags: int(sb.Frag)})
+				c.remap = true
+			} else if err := drop(ptr, level-1, oldSize-i*sizepb); err != nil {
+				return err
+			}
+			le.PutUint64(buf[i*8:], 0)
+			dirty = true
+		}
+		if level > 1 && keep > 0 {
+			i := keep - 1
+			if ptr := ondisk.Frag(le.Uint64(buf[i*8:])); ptr != 0 {
+				if err := cut(ptr, level-1, oldSize-i*sizepb, newSize-i*sizepb); err != nil {
+					return err
+				}
+			}
+		}
+		if dirty {
+			return c.writeFrags(blk, buf)
+		}
+		return nil
+	}
+	oldRem := int64(dp.Size) - ondisk.NDaddr*bsize
+	newRem := newSize - ondisk.NDaddr*bsize
+	sizepb := bsize
+	for k := 0; k < ondisk.NIaddr; k++ {
+		sizepb *= sb.NINDIR()
+		if ib[k] != 0 && oldRem > 0 {
+			if newRem <= 0 {
+				if err := drop(ib[k], k+1, oldRem); err != nil {
+					return ib, freed, err
+				}
+				ib[k] = 0
+			} else if err := cut(ib[k], k+1, oldRem, newRem); err != nil {
+				return ib, freed, err
+			}
+		}
+		oldRem -= sizepb
+		newRem -= sizepb
+	}
+	return ib, freed, nil
 }
 
 // updateInode reads inode ino, applies change and writes it back.

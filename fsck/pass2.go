@@ -251,8 +251,20 @@ func (c *checker) pass2check(d *desc) int {
 	ret := 0
 	// fsck_ffs sends an out-of-range "." to the generic check, which
 	// removes it and leaves "." to the next run; it is fixed here instead.
+	// So is a first or second entry of another name with an inode number
+	// out of range: removed, its place then takes the "." or ".." found
+	// missing in this run (not the next).
 	if e.ino() >= c.maxino && !(d.entryno == 0 && e.name() == ".") {
-		return c.chk2(d, ret)
+		if d.entryno > 1 || (d.entryno == 1 && e.name() == "..") {
+			return c.chk2(d, ret)
+		}
+		c.fileerror(d.number, e.ino(), KindBadEntry, "I OUT OF RANGE")
+		if !c.reply("REMOVE") {
+			d.entryno++
+			return ret | keepOn
+		}
+		e.setIno(0)
+		ret |= altered
 	}
 	if d.entryno == 0 {
 		if e.ino() != 0 && e.name() == "." {

@@ -22,9 +22,14 @@ func (c *checker) partlyMarked(ino ondisk.Ino) {
 
 // giveBackBlocks frees the data blocks of dp (inode d.number) and, with
 // ext, its extended attribute blocks, unless pass 1 marked them only in
-// part: then the block map is rebuilt before pass 5 instead.
+// part, or found any block claimed twice: then the block map is rebuilt
+// before pass 5 instead. A block claimed twice may be an indirect block
+// of one inode and a directory or indirect block of another, rewritten
+// since pass 1 read it: walked now, it names blocks pass 1 never marked
+// for this inode (metadata among them), and giving those back one by one
+// would free blocks in use.
 func (c *checker) giveBackBlocks(dp *ondisk.Dinode, d *desc, data, ext bool) error {
-	if c.partial[d.number] {
+	if c.partial[d.number] || len(c.dupOrder) > 0 {
 		c.remap = true
 		return nil
 	}

@@ -192,8 +192,35 @@ func (c *checker) readsb(listerr bool) (bool, error) {
 			c.sb = nil
 			return false, c.fatalErr
 		}
+		// The check goes on with the standard superblock; unless the
+		// backup is made to agree, every later check stops here again
+		// (and a check without write access, answering no, at once).
+		c.lastAlt, c.lastAltLoc = alt, altLoc
 	}
 	return true, nil
+}
+
+// syncLastAlternate makes the backup superblock in the last group, found
+// disagreeing and ignored, agree with the standard superblock the check
+// used: the fields compared are copied into it and it is written back.
+func (c *checker) syncLastAlternate() error {
+	alt, sb := c.lastAlt, c.sb
+	if alt == nil || !alt.IsUFS2() {
+		// Nothing of a superblock left there: a copy of the standard one.
+		alt = new(ondisk.Superblock)
+		*alt = *sb
+	}
+	alt.Sblkno, alt.Cblkno, alt.Iblkno, alt.Dblkno = sb.Sblkno, sb.Cblkno, sb.Iblkno, sb.Dblkno
+	alt.Ncg, alt.Bsize, alt.Fsize, alt.Frag = sb.Ncg, sb.Bsize, sb.Fsize, sb.Frag
+	alt.Bmask, alt.Fmask, alt.Bshift, alt.Fshift = sb.Bmask, sb.Fmask, sb.Bshift, sb.Fshift
+	alt.Fragshift, alt.Fsbtodb, alt.Sbsize, alt.Nindir = sb.Fragshift, sb.Fsbtodb, sb.Sbsize, sb.Nindir
+	alt.Inopb, alt.Cssize, alt.Ipg, alt.Fpg, alt.Magic = sb.Inopb, sb.Cssize, sb.Ipg, sb.Fpg, sb.Magic
+	alt.Metackhash = sb.Metackhash
+	if bad := sbMismatches(sb, alt); len(bad) > 0 {
+		return fmt.Errorf("%w: backup superblock still disagrees: %v", ErrAborted, bad)
+	}
+	c.lastAlt = nil
+	return c.writeAt(alt.EncodeWithHash(), c.lastAltLoc)
 }
 
 // probeSuperblock is the quiet read (readsb(0)) a preen that may skip a
@@ -438,6 +465,11 @@ func (c *checker) finish(markClean bool) error {
 			return err
 		}
 		c.sbDirty = false
+	}
+	if c.lastAlt != nil {
+		if err := c.syncLastAlternate(); err != nil {
+			return err
+		}
 	}
 	return c.dev.Sync()
 }

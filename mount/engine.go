@@ -1,6 +1,8 @@
 package mount
 
 import (
+	"context"
+
 	"github.com/ufs2/ufs2/ondisk"
 	"github.com/ufs2/ufs2/ufs"
 )
@@ -15,6 +17,10 @@ type Engine interface {
 	Stat(ino ondisk.Ino) (ufs.Stat, error)
 	ReadDirAt(dir ondisk.Ino, off int64, fn func(ufs.Dirent) bool) error
 	ReadAt(ino ondisk.Ino, p []byte, off int64) (int, error)
+	// WaitResident waits, interruptibly, for data of a file that lives
+	// elsewhere (data or shadow migration); ReadAt and the writes wait
+	// too, but without the request's context.
+	WaitResident(ctx context.Context, ino ondisk.Ino, off, end int64) error
 	Readlink(ino ondisk.Ino) (string, error)
 	ListXattr(ino ondisk.Ino) ([]ufs.Xattr, error)
 	GetXattr(ino ondisk.Ino, ns uint8, name string) ([]byte, error)

@@ -23,6 +23,7 @@ var errnoTable = []struct {
 	// still corruption, reported as EIO and logged.
 	{ufs.ErrCorrupt, syscall.EIO},
 	{ufs.ErrClosed, syscall.EIO},
+	{ufs.ErrFetch, syscall.EIO},
 	{ufs.ErrNotFound, syscall.ENOENT},
 	{ufs.ErrNotDir, syscall.ENOTDIR},
 	{ufs.ErrIsDir, syscall.EISDIR},

@@ -12,7 +12,6 @@ import (
 	"github.com/ufs2/ufs2/fsck"
 	"github.com/ufs2/ufs2/internal/blockdev"
 	"github.com/ufs2/ufs2/internal/testutil"
-	"github.com/ufs2/ufs2/newfs"
 	"github.com/ufs2/ufs2/ondisk"
 	"github.com/ufs2/ufs2/ufs"
 )
@@ -228,18 +227,7 @@ func (e *imageEditor) blockOf(path string) ondisk.Frag {
 // superblock at 64 KiB, which sleuthkit reads), without /.snap.
 func newImage(t testing.TB, size int64) string {
 	t.Helper()
-	img := filepath.Join(t.TempDir(), "ufs2.img")
-	dev, err := blockdev.Open(img, blockdev.Options{Create: true, CreateSize: size})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dev.Close()
-	p := newfs.DefaultParams()
-	p.NoSnapDir = true // the trees compared have none
-	if _, err := newfs.Format(context.Background(), dev, p); err != nil {
-		t.Fatalf("newfs: %v", err)
-	}
-	return img
+	return newImageDensity(t, size, 0)
 }
 
 // checkImage checks an unmounted image: the superblock is marked clean

@@ -189,7 +189,15 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		return nil, 0, syscall.EROFS
 	}
 	st, err := n.m.eng.Stat(ino)
-	if err != nil {
+	switch {
+	case errors.Is(err, ufs.ErrNotFound) || err == nil && uint64(st.Gen) != n.StableAttr().Gen:
+		// The kernel's node outlived its inode: another process removed
+		// the last name between the lookup and this open, and the number
+		// may already belong to a new file. ESTALE makes the kernel look
+		// the name up again and retry (O_CREAT then creates), as a local
+		// filesystem would have opened or created.
+		return nil, 0, syscall.ESTALE
+	case err != nil:
 		return nil, 0, n.m.errno("open", uint64(ino), err)
 	}
 	if st.IsDir() {
@@ -205,6 +213,9 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 }
 
 func (n *node) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if err := n.m.eng.WaitResident(ctx, n.ino(), off, off+int64(len(dest))); err != nil {
+		return nil, n.m.errno("read", uint64(n.ino()), err)
+	}
 	k, err := n.m.eng.ReadAt(n.ino(), dest, off)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, n.m.errno("read", uint64(n.ino()), err)

@@ -59,6 +59,8 @@ func OpenTarget(target string, o *Options) (*ufs.FS, error) {
 	if reason := fsys.ReadOnlyReason(); !o.ReadOnly && reason != "" {
 		needsFsck := fsys.NeedsFsck()
 		fsys.Close()
+		// The reason's own "run fsck" is said below, once, as a command.
+		reason = strings.ReplaceAll(reason, "; run fsck", "")
 		if needsFsck {
 			return nil, fmt.Errorf("%w: %s: %s; run ufs2 fsck %s, mount with -o ro, or with -o force to write it anyway", ErrNeedsFsck, target, reason, target)
 		}

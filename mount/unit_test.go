@@ -24,6 +24,7 @@ var ufsSentinels = map[string]error{
 	"ErrNotUFS2":      ufs.ErrNotUFS2,
 	"ErrUFS1":         ufs.ErrUFS1,
 	"ErrCorrupt":      ufs.ErrCorrupt,
+	"ErrFetch":        ufs.ErrFetch,
 	"ErrNotFound":     ufs.ErrNotFound,
 	"ErrNotDir":       ufs.ErrNotDir,
 	"ErrIsDir":        ufs.ErrIsDir,

@@ -388,6 +388,9 @@ func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int6
 	if n.m.weng == nil {
 		return 0, syscall.EROFS
 	}
+	if err := n.m.eng.WaitResident(ctx, n.ino(), 0, -1); err != nil {
+		return 0, n.m.errno("write", uint64(n.ino()), err)
+	}
 	k, err := n.m.weng.WriteAt(n.ino(), data, off)
 	if err != nil && k == 0 {
 		return 0, n.m.errno("write", uint64(n.ino()), err)

@@ -660,23 +660,7 @@ func TestFsyncDurable(t *testing.T) {
 		t.Fatalf("fsync of the directory: %v", err)
 	}
 	d.Close()
-	raw, err := os.ReadFile(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fsys, err := ufs.Open(blockdev.NewMemBytes(raw), ufs.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatalf("copy of the mounted image: %v", err)
-	}
-	defer fsys.Close()
-	ino, err := fsys.Namei("/durable")
-	if err != nil {
-		t.Fatalf("fsync'd file not on the device: %v", err)
-	}
-	got := make([]byte, len(data))
-	if n, err := fsys.ReadAt(ino, got, 0); n != len(data) || !bytes.Equal(got, data) {
-		t.Fatalf("fsync'd data on the device: %d bytes, %v", n, err)
-	}
+	assertOnDevice(t, img, "/durable", data)
 }
 
 // TestUnmountBusy unmounts while writers are busy: the mount is detached

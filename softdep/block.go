@@ -111,8 +111,6 @@ type Frees struct {
 	Deferred int64
 }
 
-func sectors(size int64) int64 { return size / ondisk.DevBSize }
-
 // split cuts extent e into the parts inside and outside the extents of r
 // (all within one block).
 func split(e Extent, r []Extent, fsize int64) (in, out []Extent) {
@@ -254,7 +252,7 @@ func (d *Deps) MoveBlock(s Slot, old ondisk.Frag, osize int, n ondisk.Frag, nsiz
 		fr.Now = out
 		it.after = append(it.after, in...)
 		for _, e := range in {
-			fr.Deferred += sectors(e.Size)
+			fr.Deferred += ondisk.Btodb(e.Size)
 		}
 		d.moveDirItems(sb.FragOffset(old), sb.FragOffset(n), it)
 	}
@@ -269,7 +267,8 @@ func (d *Deps) MoveBlock(s Slot, old ondisk.Frag, osize int, n ondisk.Frag, nsiz
 // write (a pointer past the size, or a size past a missing block, is
 // damage to fsck_ffs). Until every fresh block and its group are durable
 // the inode is written with the old top and sizeBefore. The old blocks are
-// freed once the new top is durable, at once those never on disk.
+// freed once the new top is durable, at once those never on disk; their
+// buffers are dropped before the call, as for FreeBlocks.
 func (d *Deps) ReplaceTree(s Slot, old []Extent, fresh []Fresh, sizeBefore int64) Frees {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -306,7 +305,7 @@ func (d *Deps) ReplaceTree(s Slot, old []Extent, fresh []Fresh, sizeBefore int64
 		fr.Now = append(fr.Now, out...)
 		it.after = append(it.after, in...)
 		for _, x := range in {
-			fr.Deferred += sectors(x.Size)
+			fr.Deferred += ondisk.Btodb(x.Size)
 		}
 	}
 	return fr
@@ -319,7 +318,10 @@ func (d *Deps) ReplaceTree(s Slot, old []Extent, fresh []Fresh, sizeBefore int64
 // next writes). It returns what may be freed at once: the blocks whose
 // pointers never reached the disk; the others are freed once clear is
 // durable (counted in Frees.Deferred). Directory entries recorded in
-// freed directory blocks go with them.
+// freed directory blocks go with them. The caller drops the extents'
+// cached buffers first: once this returns, any round may carry out a
+// deferred free and the allocator give the block to another file, whose
+// new buffer a drop after would throw away, its contents never written.
 func (d *Deps) FreeBlocks(ino ondisk.Ino, exts []Extent, clear []Dep) Frees {
 	d.mu.Lock()
 	var redirty []Extent
@@ -356,7 +358,7 @@ func (d *Deps) FreeBlocks(ino ondisk.Ino, exts []Extent, clear []Dep) Frees {
 			later = append(later, in...)
 			later = append(later, it.after...)
 			for _, x := range it.after {
-				counted += sectors(x.Size)
+				counted += ondisk.Btodb(x.Size)
 			}
 			it.after = nil
 			d.finishItem(it, cancelled)
@@ -370,13 +372,13 @@ func (d *Deps) FreeBlocks(ino ondisk.Ino, exts []Extent, clear []Dep) Frees {
 		}
 		it.after = append(it.after, in...)
 		for _, x := range in {
-			fr.Deferred += sectors(x.Size)
+			fr.Deferred += ondisk.Btodb(x.Size)
 		}
 	}
 	if len(later) > 0 {
 		var total int64
 		for _, x := range later {
-			total += sectors(x.Size)
+			total += ondisk.Btodb(x.Size)
 		}
 		fr.Deferred += total - counted
 		d.deferFree(ino, later, clear)
@@ -430,7 +432,7 @@ func (d *Deps) rollIndirect(bd *bufDeps, data []byte, out *[]byte, rec *writeRec
 			continue
 		}
 		at := it.slot.Index * 8
-		if at+8 > len(data) || ondisk.Frag(binary.LittleEndian.Uint64(data[at:])) != it.newp {
+		if at+8 > len(data) || ondisk.IndirPtr(data, it.slot.Index) != it.newp {
 			// Cleared again in memory: waits to be cancelled.
 			continue
 		}
@@ -482,7 +484,7 @@ func (d *Deps) ExtArea(ino ondisk.Ino, oldb [ondisk.NXaddr]ondisk.Frag, oldsize 
 	e := &extItem{base: base{seq: d.nextSeq()}, owner: st, minVer: st.ver + 1, oldb: oldb, oldsize: oldsize}
 	for i := range ondisk.NXaddr {
 		if oldb[i] != 0 {
-			e.oldSectors += uint64(sectors(extBlkSize(sb, int64(oldsize), i)))
+			e.oldSectors += uint64(ondisk.Btodb(sb.ExtBlkSize(int64(oldsize), i)))
 		}
 	}
 	if prev := st.ext; prev != nil && prev.st == pending {
@@ -498,7 +500,7 @@ func (d *Deps) ExtArea(ino ondisk.Ino, oldb [ondisk.NXaddr]ondisk.Frag, oldsize 
 	var disk []Extent
 	for i := range ondisk.NXaddr {
 		if e.oldb[i] != 0 {
-			disk = append(disk, Extent{e.oldb[i], extBlkSize(sb, int64(e.oldsize), i)})
+			disk = append(disk, Extent{e.oldb[i], sb.ExtBlkSize(int64(e.oldsize), i)})
 		}
 	}
 	var fr Frees
@@ -506,9 +508,9 @@ func (d *Deps) ExtArea(ino ondisk.Ino, oldb [ondisk.NXaddr]ondisk.Frag, oldsize 
 		if oldb[i] == 0 {
 			continue
 		}
-		osz := extBlkSize(sb, int64(oldsize), i)
+		osz := sb.ExtBlkSize(int64(oldsize), i)
 		var gone Extent
-		switch nsz := extBlkSize(sb, int64(newsize), i); {
+		switch nsz := sb.ExtBlkSize(int64(newsize), i); {
 		case newb[i] != oldb[i] || nsz == 0:
 			gone = Extent{oldb[i], osz}
 		case nsz < osz:
@@ -520,7 +522,7 @@ func (d *Deps) ExtArea(ino ondisk.Ino, oldb [ondisk.NXaddr]ondisk.Frag, oldsize 
 		fr.Now = append(fr.Now, out...)
 		e.after = append(e.after, in...)
 		for _, x := range in {
-			fr.Deferred += sectors(x.Size)
+			fr.Deferred += ondisk.Btodb(x.Size)
 		}
 	}
 	for _, f := range fresh {
@@ -531,15 +533,6 @@ func (d *Deps) ExtArea(ino ondisk.Ino, oldb [ondisk.NXaddr]ondisk.Frag, oldsize 
 	st.ext = e
 	d.live[e.seq] = liveEntry{b: &e.base, fsync: true, ext: e}
 	return fr
-}
-
-// extBlkSize is the allocated size of block i of an extended attribute
-// area of size bytes, 0 past its end.
-func extBlkSize(sb *ondisk.Superblock, size int64, i int) int64 {
-	if int64(i)*int64(sb.Bsize) >= size {
-		return 0
-	}
-	return sb.Sblksize(size, ondisk.Lbn(i))
 }
 
 // DataWrite tells soft updates that the caller is about to write size

@@ -276,7 +276,11 @@ type Deps struct {
 	cgOff map[int64]ondisk.Cg // cylinder-group buffer offsets
 
 	roundMu sync.Mutex // one round at a time
-	cbMu    sync.Mutex // one run of the callbacks at a time
+	// roundsBegun numbers the rounds as they begin; roundsDone is the
+	// number of the last one ended (rounds run one at a time). Guarded by
+	// mu.
+	roundsBegun, roundsDone uint64
+	cbMu                    sync.Mutex // one run of the callbacks at a time
 
 	// mu protects everything below and every item, inode state and
 	// buffer record. Never held across I/O or a Host call.
@@ -308,8 +312,9 @@ type Deps struct {
 var _ bcache.Hooks = (*Deps)(nil)
 
 // New returns the soft-updates state for the filesystem sb describes,
-// whose buffers are in cache, flushed through dev; it registers its write
-// hooks on cache.
+// whose buffers are in cache, flushed through dev. The caller installs it
+// as (part of) the cache's write hooks (bcache.Cache.SetHooks, in the
+// engine's bcache.Chain) before any buffer is written.
 func New(sb *ondisk.Superblock, cache *bcache.Cache, dev Syncer, host Host, opts Options) *Deps {
 	d := &Deps{
 		sb: sb, cache: cache, dev: dev, host: host, opts: opts, log: opts.Logger,
@@ -336,7 +341,6 @@ func New(sb *ondisk.Superblock, cache *bcache.Cache, dev Syncer, host Host, opts
 	for c := ondisk.Cg(0); c < ondisk.Cg(sb.Ncg); c++ {
 		d.cgOff[sb.FragOffset(sb.Cgtod(c))] = c
 	}
-	cache.SetHooks(d)
 	return d
 }
 

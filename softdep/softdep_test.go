@@ -161,6 +161,7 @@ func newEnv(t *testing.T) *env {
 	cache := bcache.New(dev, bcache.Options{})
 	h := &fakeHost{cache: cache, sb: sb, vers: map[ondisk.Cg]uint64{}, dirtyCg: map[ondisk.Cg]bool{}}
 	d := New(sb, cache, dev, h, Options{MaxRounds: 8})
+	cache.SetHooks(d)
 	h.d = d
 	return &env{t: t, sb: sb, dev: dev, cache: cache, d: d, host: h}
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ufs2/ufs2/internal/blockdev"
 	"github.com/ufs2/ufs2/ondisk"
 )
 
@@ -500,7 +501,7 @@ func cString(b []byte) string {
 func readCsums(dev io.ReaderAt, sb *ondisk.Superblock) ([]ondisk.Csum, error) {
 	off := sb.FragOffset(sb.Csaddr)
 	buf := make([]byte, sb.Cssize)
-	if err := readFull(dev, buf, off); err != nil {
+	if err := blockdev.ReadFull(dev, buf, off); err != nil {
 		return nil, fmt.Errorf("summary area (fs_csaddr %d, %d bytes at byte %d): %w", sb.Csaddr, sb.Cssize, off, err)
 	}
 	cs := make([]ondisk.Csum, sb.Ncg)
@@ -514,18 +515,6 @@ func readCsums(dev io.ReaderAt, sb *ondisk.Superblock) ([]ondisk.Csum, error) {
 	return cs, nil
 }
 
-// readFull reads len(buf) bytes at off; a short read is io.ErrUnexpectedEOF.
-func readFull(dev io.ReaderAt, buf []byte, off int64) error {
-	n, err := dev.ReadAt(buf, off)
-	if n == len(buf) {
-		return nil
-	}
-	if err == nil || err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return err
-}
-
 // readDumpfsCg reads cylinder group c. The result holds whatever could be
 // decoded; the error says what is wrong with the group (unreadable, a
 // header that breaks the format, a check-hash mismatch) and is also in
@@ -537,7 +526,7 @@ func readDumpfsCg(dev io.ReaderAt, sb *ondisk.Superblock, c ondisk.Cg) (DumpfsCg
 		return cg, err
 	}
 	buf := make([]byte, sb.Cgsize)
-	if err := readFull(dev, buf, cg.Tell); err != nil {
+	if err := blockdev.ReadFull(dev, buf, cg.Tell); err != nil {
 		return fail(fmt.Errorf("cylinder group %d: reading %d bytes at byte %d: %w", c, len(buf), cg.Tell, err))
 	}
 	h, err := ondisk.DecodeCgHeader(buf)

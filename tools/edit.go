@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strings"
 
 	"github.com/ufs2/ufs2/ondisk"
 	"github.com/ufs2/ufs2/ufs"
@@ -77,7 +78,8 @@ type RemoveOptions struct {
 }
 
 // ErrRefused is returned for a removal rm(1) refuses: the root directory,
-// or a path whose last component is "." or "..".
+// or a path whose last component is "." or "..". The error's text after
+// it is rm's message ("\"/\" may not be removed").
 var ErrRefused = errors.New("tools: refusing to remove")
 
 // Remove removes p, not following a final symlink. A directory needs
@@ -86,11 +88,11 @@ var ErrRefused = errors.New("tools: refusing to remove")
 // done.
 func Remove(ctx context.Context, fsys *ufs.FS, p string, opts RemoveOptions) error {
 	if b := path.Base(p); b == "." || b == ".." {
-		return fmt.Errorf("%s: %w: \".\" and \"..\" may not be removed", p, ErrRefused)
+		return fmt.Errorf("%w: \".\" and \"..\" may not be removed", ErrRefused)
 	}
 	p = cleanPath(p)
 	if p == "/" {
-		return fmt.Errorf("/: %w: the root directory may not be removed", ErrRefused)
+		return fmt.Errorf("%w: \"/\" may not be removed", ErrRefused)
 	}
 	parent, name, err := parentOf(fsys, p)
 	if err != nil {
@@ -119,16 +121,16 @@ func Remove(ctx context.Context, fsys *ufs.FS, p string, opts RemoveOptions) err
 	if !opts.Recursive {
 		return fmt.Errorf("%s: %w", p, ufs.ErrIsDir)
 	}
-	return removeTree(ctx, fsys, parent, name, ino, p, map[ondisk.Ino]bool{})
+	return removeTree(ctx, fsys, parent, name, ino, p, map[ondisk.Ino]string{})
 }
 
 // removeTree empties directory ino (name in parent, at path p) and
 // removes it.
-func removeTree(ctx context.Context, fsys *ufs.FS, parent ondisk.Ino, name string, ino ondisk.Ino, p string, seen map[ondisk.Ino]bool) error {
-	if seen[ino] {
-		return fmt.Errorf("%s: %w: directory inode %d reached twice (a directory cycle)", p, ufs.ErrCorrupt, ino)
+func removeTree(ctx context.Context, fsys *ufs.FS, parent ondisk.Ino, name string, ino ondisk.Ino, p string, seen map[ondisk.Ino]string) error {
+	if at, ok := seen[ino]; ok {
+		return fmt.Errorf("%s: %w: the directory %s again (a directory cycle)", p, ufs.ErrCorrupt, at)
 	}
-	seen[ino] = true
+	seen[ino] = p
 	kids, err := children(fsys, ino, p)
 	if err != nil {
 		return err
@@ -220,6 +222,9 @@ func Rename(fsys *ufs.FS, src, dst string) error {
 	if err != nil {
 		return err
 	}
+	if strings.HasPrefix(at, src+"/") {
+		return fmt.Errorf("%s to %s: %w: a directory cannot move below itself", src, at, ufs.ErrInvalid)
+	}
 	if err := fsys.Rename(odir, oname, ndir, nname, ufs.RenameFlags{}); err != nil {
 		return fmt.Errorf("%s to %s: %w", src, at, err)
 	}
@@ -228,12 +233,18 @@ func Rename(fsys *ufs.FS, src, dst string) error {
 
 // Link makes dst a new hard link to src (not following a final symlink of
 // src: the link itself gets the new name); into dst when dst is an
-// existing directory. An existing dst gives ufs.ErrExist.
+// existing directory. An existing dst gives ufs.ErrExist; a directory src
+// gives ufs.ErrIsDir, as FreeBSD's ln reports it (link(2) says EPERM).
 func Link(fsys *ufs.FS, src, dst string) error {
 	src = cleanPath(src)
 	ino, err := fsys.Namei(src)
 	if err != nil {
 		return fmt.Errorf("%s: %w", src, err)
+	}
+	if st, err := fsys.Stat(ino); err != nil {
+		return fmt.Errorf("%s: %w", src, err)
+	} else if st.IsDir() {
+		return fmt.Errorf("%s: %w", src, ufs.ErrIsDir) // as FreeBSD ln says
 	}
 	dir, name, at, err := intoDir(fsys, src, dst)
 	if err != nil {
@@ -284,10 +295,10 @@ func Walk(ctx context.Context, fsys *ufs.FS, p string, recursive, noFollow bool,
 	if err != nil {
 		return fmt.Errorf("%s: %w", p, err)
 	}
-	return walk(ctx, fsys, ino, p, recursive, fn, map[ondisk.Ino]bool{})
+	return walk(ctx, fsys, ino, p, recursive, fn, map[ondisk.Ino]string{})
 }
 
-func walk(ctx context.Context, fsys *ufs.FS, ino ondisk.Ino, p string, recursive bool, fn WalkFunc, seen map[ondisk.Ino]bool) error {
+func walk(ctx context.Context, fsys *ufs.FS, ino ondisk.Ino, p string, recursive bool, fn WalkFunc, seen map[ondisk.Ino]string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -301,10 +312,10 @@ func walk(ctx context.Context, fsys *ufs.FS, ino ondisk.Ino, p string, recursive
 	if !recursive || !st.IsDir() {
 		return nil
 	}
-	if seen[ino] {
-		return fmt.Errorf("%s: %w: directory inode %d reached twice (a directory cycle)", p, ufs.ErrCorrupt, ino)
+	if at, ok := seen[ino]; ok {
+		return fmt.Errorf("%s: %w: the directory %s again (a directory cycle)", p, ufs.ErrCorrupt, at)
 	}
-	seen[ino] = true
+	seen[ino] = p
 	kids, err := children(fsys, ino, p)
 	if err != nil {
 		return err

@@ -238,7 +238,7 @@ func TestRenameLink(t *testing.T) {
 		{"hard link into a directory", func(fsys *ufs.FS) error { return Link(fsys, "/x", "/d") }, nil, nil, nil, [][2]string{{"/x", "/d/x"}}},
 		{"hard link of a symlink", func(fsys *ufs.FS) error { return Link(fsys, "/l", "/l2") }, nil, nil, nil, [][2]string{{"/l", "/l2"}}},
 		{"hard link over a file", func(fsys *ufs.FS) error { return Link(fsys, "/x", "/d/f") }, ufs.ErrExist, nil, nil, nil},
-		{"hard link of a directory", func(fsys *ufs.FS) error { return Link(fsys, "/d/e", "/e2") }, ufs.ErrPerm, []string{"/e2"}, nil, nil},
+		{"hard link of a directory", func(fsys *ufs.FS) error { return Link(fsys, "/d/e", "/e2") }, ufs.ErrIsDir, []string{"/e2"}, nil, nil},
 		{"symlink", func(fsys *ufs.FS) error { return Symlink(fsys, "/no/where", "/s", 7) }, nil, nil, []string{"/s"}, nil},
 		{"symlink into a directory", func(fsys *ufs.FS) error { return Symlink(fsys, "../x", "/d", 7) }, nil, nil, []string{"/d/x"}, nil},
 		{"symlink over a file", func(fsys *ufs.FS) error { return Symlink(fsys, "x", "/x", 7) }, ufs.ErrExist, nil, nil, nil},

@@ -116,7 +116,7 @@ var (
 // and when ctx is done; the GetResult returned with the error counts what
 // it had made by then.
 func Get(ctx context.Context, fsys *ufs.FS, src, dest string, opts GetOptions) (GetResult, error) {
-	g := &getter{ctx: ctx, fs: fsys, opts: opts, links: map[ondisk.Ino]string{}, dirs: map[ondisk.Ino]bool{},
+	g := &getter{ctx: ctx, fs: fsys, opts: opts, links: map[ondisk.Ino]string{}, dirs: map[ondisk.Ino]string{},
 		owners: !opts.NoOwners && os.Geteuid() == 0}
 	ino, err := fsys.Namei(src)
 	if err != nil {
@@ -131,6 +131,7 @@ func Get(ctx context.Context, fsys *ufs.FS, src, dest string, opts GetOptions) (
 			dest = filepath.Join(dest, base)
 		}
 	}
+	g.src, g.dest = cleanPath(src), dest
 	if err := g.check(st, dest); err != nil {
 		return g.res, err
 	}
@@ -148,8 +149,20 @@ type getter struct {
 	owners bool
 	res    GetResult
 	links  map[ondisk.Ino]string // first host path of each multiply-linked inode
-	dirs   map[ondisk.Ino]bool   // directories entered (a cycle is corruption)
+	dirs   map[ondisk.Ino]string // directories entered, by path (a cycle is corruption)
 	buf    []byte
+	// src and dest are the image path copied and its host destination:
+	// errors of the image name the image path (inImage).
+	src, dest string
+}
+
+// inImage is the image path that host path p (dest or below) copies.
+func (g *getter) inImage(p string) string {
+	rel, err := filepath.Rel(g.dest, p)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return p
+	}
+	return path.Join(g.src, filepath.ToSlash(rel))
 }
 
 func (g *getter) warn(err error) {
@@ -244,13 +257,13 @@ func (g *getter) children(st ufs.Stat, p string) ([]statChild, error) {
 		return true
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p, err)
+		return nil, fmt.Errorf("%s: %w", g.inImage(p), err)
 	}
 	kids := make([]statChild, 0, len(ents))
 	for _, e := range ents {
 		cst, err := g.fs.Stat(e.ino)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", filepath.Join(p, e.name), err)
+			return nil, fmt.Errorf("%s: %w", g.inImage(filepath.Join(p, e.name)), err)
 		}
 		kids = append(kids, statChild{e.name, cst})
 	}
@@ -296,7 +309,7 @@ func (g *getter) entry(st ufs.Stat, p string) error {
 	case ondisk.IFLNK:
 		target, err := g.fs.Readlink(st.Ino)
 		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
+			return fmt.Errorf("%s: %w", g.inImage(p), err)
 		}
 		if err := os.Symlink(target, p); err != nil {
 			return hostErr("symlink", p, err)
@@ -323,7 +336,7 @@ func (g *getter) entry(st ufs.Stat, p string) error {
 		}
 		g.res.Specials++
 	default:
-		return fmt.Errorf("%s: %w: inode %d has file type 0%o", p, ufs.ErrCorrupt, st.Ino, st.Type())
+		return fmt.Errorf("%s: %w: unknown file type 0%o", g.inImage(p), ufs.ErrCorrupt, st.Type())
 	}
 	return g.attrs(st, p)
 }
@@ -331,10 +344,10 @@ func (g *getter) entry(st ufs.Stat, p string) error {
 // dir copies directory st to p; existing says p was already a directory
 // on the host, which is filled but keeps its own attributes.
 func (g *getter) dir(st ufs.Stat, p string, existing bool) error {
-	if g.dirs[st.Ino] {
-		return fmt.Errorf("%s: %w: directory inode %d reached twice (a directory cycle)", p, ufs.ErrCorrupt, st.Ino)
+	if at, ok := g.dirs[st.Ino]; ok {
+		return fmt.Errorf("%s: %w: the directory %s again (a directory cycle)", g.inImage(p), ufs.ErrCorrupt, g.inImage(at))
 	}
-	g.dirs[st.Ino] = true
+	g.dirs[st.Ino] = p
 	if !existing {
 		if err := os.Mkdir(p, 0o700); err != nil {
 			return hostErr("mkdir", p, err)
@@ -410,7 +423,7 @@ func (g *getter) copyData(st ufs.Stat, f *os.File, p string) error {
 		exts = append(exts, e)
 		return true
 	}); err != nil {
-		return fmt.Errorf("%s: %w", p, err)
+		return fmt.Errorf("%s: %w", g.inImage(p), err)
 	}
 	if g.buf == nil {
 		g.buf = make([]byte, 1<<20)
@@ -423,7 +436,7 @@ func (g *getter) copyData(st ufs.Stat, f *os.File, p string) error {
 			n := min(int64(len(g.buf)), e.Off+e.Len-off)
 			m, err := g.fs.ReadAt(st.Ino, g.buf[:n], off)
 			if int64(m) != n {
-				return fmt.Errorf("%s: reading %d bytes at %d: %w", p, n, off, err)
+				return fmt.Errorf("%s: reading %d bytes at %d: %w", g.inImage(p), n, off, err)
 			}
 			if _, err := f.WriteAt(g.buf[:n], off); err != nil {
 				return hostErr("write", p, err)
@@ -456,7 +469,7 @@ func (g *getter) attrs(st ufs.Stat, p string) error {
 	if st.Extsize > 0 {
 		xs, err := g.fs.Xattrs(st.Ino)
 		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
+			return fmt.Errorf("%s: %w", g.inImage(p), err)
 		}
 		for _, x := range xs {
 			name, ok := HostXattrName(x.Namespace, x.Name)

@@ -361,10 +361,10 @@ func TestCommands(t *testing.T) {
 		{[]string{"ls", "/no/such/image"}, 1, "no such file", ""},
 		{[]string{"ls", junk}, 1, "not a UFS2 filesystem", ""},
 		{[]string{"ls", ufs1}, 1, "UFS1 is not supported; only UFS2", ""},
-		{[]string{"ls", img, "/missing"}, 1, "/missing: no such file or directory", ""},
+		{[]string{"ls", img, "/missing"}, 1, "/missing: No such file or directory", ""},
 		{[]string{"ls"}, 64, "want TARGET", ""},
 		{[]string{"get", img, "/d/f"}, 64, "want TARGET PATH DEST", ""},
-		{[]string{"get", img, "/missing", dest}, 1, "/missing: no such file or directory", ""},
+		{[]string{"get", img, "/missing", dest}, 1, "/missing: No such file or directory", ""},
 		{[]string{"get", ufs1, "/", dest}, 1, "UFS1 is not supported; only UFS2", ""},
 		{[]string{"get", img, "/d/f", dest}, 0, "", ""},
 	}

@@ -39,18 +39,75 @@ func List(fsys *ufs.FS, p string, opts ListOptions, w io.Writer) error {
 }
 
 func list(fsys *ufs.FS, p string, opts ListOptions, w *bufio.Writer) error {
-	ino, err := fsys.Namei(p)
+	ino, st, err := lstatPath(fsys, p)
 	if err != nil {
-		return fmt.Errorf("%s: %w", p, err)
-	}
-	st, err := fsys.Stat(ino)
-	if err != nil {
-		return fmt.Errorf("%s: %w", p, err)
+		return err
 	}
 	if !st.IsDir() {
 		return writeEntry(fsys, w, path.Base(p), st, opts)
 	}
-	return listDir(fsys, p, ino, opts, w, true, map[ondisk.Ino]bool{})
+	return listDir(fsys, p, ino, opts, w, true, false, map[ondisk.Ino]string{})
+}
+
+func lstatPath(fsys *ufs.FS, p string) (ondisk.Ino, ufs.Stat, error) {
+	ino, err := fsys.Namei(p)
+	if err != nil {
+		return 0, ufs.Stat{}, fmt.Errorf("%s: %w", p, err)
+	}
+	st, err := fsys.Stat(ino)
+	if err != nil {
+		return 0, ufs.Stat{}, fmt.Errorf("%s: %w", p, err)
+	}
+	return ino, st, nil
+}
+
+// ListPaths is List of several paths, printed as ls(1) prints several
+// operands: those that are not directories first, sorted, as List prints
+// them, then each directory sorted, under a "PATH:" header, the
+// directories separated by blank lines. A path that cannot be looked up is
+// handed to bad (ls's "No such file or directory" on stderr) and left
+// out; ListPaths returns only errors of writing and of listing.
+func ListPaths(fsys *ufs.FS, paths []string, opts ListOptions, w io.Writer, bad func(error)) error {
+	if len(paths) == 1 {
+		return List(fsys, paths[0], opts, w)
+	}
+	type operand struct {
+		p   string
+		ino ondisk.Ino
+		st  ufs.Stat
+	}
+	var files, dirs []operand
+	for _, p := range paths {
+		ino, st, err := lstatPath(fsys, p)
+		switch {
+		case err != nil:
+			bad(err)
+		case st.IsDir():
+			dirs = append(dirs, operand{p, ino, st})
+		default:
+			files = append(files, operand{p, ino, st})
+		}
+	}
+	byPath := func(a, b operand) int { return cmp.Compare(a.p, b.p) }
+	slices.SortStableFunc(files, byPath)
+	slices.SortStableFunc(dirs, byPath)
+	bw := bufio.NewWriter(w)
+	var err error
+	for _, f := range files {
+		if err = writeEntry(fsys, bw, f.p, f.st, opts); err != nil {
+			break
+		}
+	}
+	for i, d := range dirs {
+		if err != nil {
+			break
+		}
+		err = listDir(fsys, d.p, d.ino, opts, bw, i == 0 && len(files) == 0, true, map[ondisk.Ino]string{})
+	}
+	if ferr := bw.Flush(); err == nil {
+		err = ferr
+	}
+	return err
 }
 
 type lsEntry struct {
@@ -58,11 +115,14 @@ type lsEntry struct {
 	st   ufs.Stat
 }
 
-func listDir(fsys *ufs.FS, p string, ino ondisk.Ino, opts ListOptions, w *bufio.Writer, first bool, seen map[ondisk.Ino]bool) error {
-	if seen[ino] {
-		return fmt.Errorf("%s: %w: directory inode %d reached twice (a directory cycle)", p, ufs.ErrCorrupt, ino)
+// listDir lists directory p (inode ino). The "p:" header goes before it
+// with -R or header, after a blank line unless first. seen holds the
+// directories listed so far, by the path they were listed at.
+func listDir(fsys *ufs.FS, p string, ino ondisk.Ino, opts ListOptions, w *bufio.Writer, first, header bool, seen map[ondisk.Ino]string) error {
+	if at, ok := seen[ino]; ok {
+		return fmt.Errorf("%s: %w: the directory %s again (a directory cycle)", p, ufs.ErrCorrupt, at)
 	}
-	seen[ino] = true
+	seen[ino] = p
 	var ents []lsEntry
 	var ierr error
 	err := fsys.ReadDir(ino, func(e ufs.Dirent) bool {
@@ -77,14 +137,14 @@ func listDir(fsys *ufs.FS, p string, ino ondisk.Ino, opts ListOptions, w *bufio.
 		ents = append(ents, lsEntry{e.Name, st})
 		return true
 	})
-	if err == nil {
-		err = ierr
+	if ierr != nil {
+		return ierr // names the entry
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", p, err)
 	}
 	slices.SortFunc(ents, func(a, b lsEntry) int { return cmp.Compare(a.name, b.name) })
-	if opts.Recursive {
+	if opts.Recursive || header {
 		if !first {
 			w.WriteString("\n")
 		}
@@ -105,7 +165,7 @@ func listDir(fsys *ufs.FS, p string, ino ondisk.Ino, opts ListOptions, w *bufio.
 	if opts.Recursive {
 		for _, e := range ents {
 			if e.st.IsDir() {
-				if err := listDir(fsys, path.Join(p, e.name), e.st.Ino, opts, w, false, seen); err != nil {
+				if err := listDir(fsys, path.Join(p, e.name), e.st.Ino, opts, w, false, false, seen); err != nil {
 					return err
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/ufs2/ufs2/alloc"
+	"github.com/ufs2/ufs2/internal/bcache"
 	"github.com/ufs2/ufs2/ondisk"
 	"github.com/ufs2/ufs2/softdep"
 )
@@ -24,7 +25,7 @@ import (
 var bapPool = sync.Pool{New: func() any { return new([]ondisk.Frag) }}
 
 // btodb is btodb(): bytes to DEV_BSIZE sectors, the unit of di_blocks.
-func btodb(n int64) uint64 { return uint64(n) / ondisk.DevBSize }
+func btodb(n int64) uint64 { return uint64(ondisk.Btodb(n)) }
 
 // hint is the allocator's view of ip.
 func hint(ip *Inode) alloc.InodeHint { return alloc.Hint(ip.ino, &ip.din) }
@@ -109,6 +110,7 @@ func (fs *FS) reallocFrag(ip *Inode, lbn ondisk.Lbn, ptr *ondisk.Frag, bap []ond
 		// Soft updates free the old fragments once the new pointer is
 		// durable (at once those that never reached the disk).
 		slot := softdep.Slot{Ino: ip.ino, Kind: softdep.SlotDirect, Index: int(lbn)}
+		fs.forget(*ptr, osize) // before soft updates may free it (release.go)
 		fr := fs.sd.MoveBlock(slot, *ptr, int(osize), bno, int(nsize), fs.blkVer(bno))
 		if err := fs.moveBlock(data, *ptr, osize, bno, nsize); err != nil {
 			return err
@@ -126,8 +128,8 @@ func (fs *FS) reallocFrag(ip *Inode, lbn ondisk.Lbn, ptr *ondisk.Frag, bap []ond
 	if moved {
 		// DeferFragFree: the old fragments were kept until their
 		// buffer was dropped, so nobody can get them with stale data.
-		if err := allocErr(fs.alloc.FreeBlock(*ptr, int(osize), ip.ino)); err != nil {
-			return fs.corrupt(err)
+		if err := fs.freeNow(ip.ino, *ptr, osize); err != nil {
+			return err
 		}
 	}
 	*ptr = bno
@@ -292,10 +294,10 @@ func (fs *FS) ballocIndir(ip *Inode, lbn ondisk.Lbn) (ondisk.Frag, bool, error) 
 			return fail(fmt.Errorf("inode %d: indirect block %d: %w", ip.ino, parent, err))
 		}
 		b.RLock()
-		child := getFrag(b.Data(), idx[depth])
+		child := ondisk.IndirPtr(b.Data(), idx[depth])
 		var prev ondisk.Frag
 		if idx[depth] > 0 {
-			prev = getFrag(b.Data(), idx[depth]-1)
+			prev = ondisk.IndirPtr(b.Data(), idx[depth]-1)
 		}
 		b.RUnlock()
 		if depth == level {
@@ -326,16 +328,24 @@ func (fs *FS) ballocIndir(ip *Inode, lbn ondisk.Lbn) (ondisk.Frag, bool, error) 
 			d.Blocks += btodb(bsize)
 			fs.dirBlocksChanged(ip, lbn)
 			b.Lock()
-			putFrag(b.Data(), idx[depth], nb)
-			err = fs.cache.MarkDirty(b)
+			ondisk.SetIndirPtr(b.Data(), idx[depth], nb)
+			if err := fs.cache.MarkDirty(b); err != nil {
+				// Undone like every other failure here: the pointer,
+				// the data block, and the indirect blocks made above.
+				ondisk.SetIndirPtr(b.Data(), idx[depth], 0)
+				b.Unlock()
+				fs.cache.Release(b)
+				d.Blocks -= btodb(bsize)
+				if ferr := fs.freeNow(ip.ino, nb, bsize); ferr != nil {
+					fs.log.Error("returning a data block", "ino", ip.ino, "err", ferr)
+				}
+				return fail(err)
+			}
 			if fs.sd != nil {
 				fs.sd.NewBlock(softdep.Slot{Ino: ip.ino, Kind: softdep.SlotInBlock, Index: idx[depth], Block: parent}, nb, int(bsize), fs.blkVer(nb), false, cover)
 			}
 			b.Unlock()
 			fs.cache.Release(b)
-			if err != nil {
-				return 0, false, err
-			}
 			return nb, true, nil
 		}
 		if child == 0 {
@@ -349,7 +359,7 @@ func (fs *FS) ballocIndir(ip *Inode, lbn ondisk.Lbn) (ondisk.Frag, bool, error) 
 			}
 			pref = nb + frag
 			b.Lock()
-			putFrag(b.Data(), idx[depth], nb)
+			ondisk.SetIndirPtr(b.Data(), idx[depth], nb)
 			err = fs.cache.MarkDirty(b)
 			if fs.sd != nil {
 				fs.sd.NewBlock(softdep.Slot{Ino: ip.ino, Kind: softdep.SlotInBlock, Index: idx[depth], Block: parent}, nb, int(bsize), fs.blkVer(nb), true, cover)
@@ -391,7 +401,7 @@ func (fs *FS) unwindIndirs(ip *Inode, level int, addr ondisk.Frag, i int, blocks
 			return err
 		}
 		b.Lock()
-		putFrag(b.Data(), i, 0)
+		ondisk.SetIndirPtr(b.Data(), i, 0)
 		err = fs.cache.MarkDirty(b)
 		b.Unlock()
 		if err == nil {
@@ -405,7 +415,7 @@ func (fs *FS) unwindIndirs(ip *Inode, level int, addr ondisk.Frag, i int, blocks
 	var first error
 	for _, p := range blocks {
 		ip.din.Blocks -= btodb(int64(fs.sb.Bsize))
-		if err := fs.freeBlock(ip.ino, p, int64(fs.sb.Bsize)); err != nil && first == nil {
+		if err := fs.freeNow(ip.ino, p, int64(fs.sb.Bsize)); err != nil && first == nil {
 			first = err
 		}
 	}
@@ -429,7 +439,7 @@ func (fs *FS) unwindIndirsSoftdep(ip *Inode, level int, addr ondisk.Frag, i int,
 			return err
 		}
 		b.Lock()
-		putFrag(b.Data(), i, 0)
+		ondisk.SetIndirPtr(b.Data(), i, 0)
 		err = fs.cache.MarkDirty(b)
 		if err == nil {
 			clear = fs.sd.Marker(b) // under the lock: before any write of it
@@ -448,5 +458,17 @@ func (fs *FS) unwindIndirsSoftdep(ip *Inode, level int, addr ondisk.Frag, i int,
 	if clear == nil {
 		clear = fs.sd.InodeWritten(ip.ino)
 	}
-	return fs.sdFreeBlocks(ip.ino, exts, clear)
+	return fs.release(ip.ino, exts, clear)
+}
+
+// newBuf returns a zero-filled buffer for a newly allocated extent.
+func (fs *FS) newBuf(p ondisk.Frag, size int64) (*bcache.Buf, error) {
+	b, err := fs.cache.GetNoRead(fs.sb.FragOffset(p), int(size))
+	if err != nil {
+		return nil, err
+	}
+	b.Lock()
+	clear(b.Data())
+	b.Unlock()
+	return b, nil
 }

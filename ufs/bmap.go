@@ -1,7 +1,6 @@
 package ufs
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/ufs2/ufs2/ondisk"
@@ -100,7 +99,7 @@ func (fs *FS) bmapUncached(ip *Inode, lbn ondisk.Lbn) (ondisk.Frag, error) {
 			return 0, fmt.Errorf("inode %d: indirect block %d: %w", ip.ino, p, err)
 		}
 		b.RLock()
-		p = ondisk.Frag(binary.LittleEndian.Uint64(b.Data()[idx[depth]*8:]))
+		p = ondisk.IndirPtr(b.Data(), idx[depth])
 		b.RUnlock()
 		fs.cache.Release(b)
 	}
@@ -226,7 +225,7 @@ func (fs *FS) readPointers(p ondisk.Frag, i, j int) ([]ondisk.Frag, error) {
 	data := b.Data()
 	out := make([]ondisk.Frag, j-i)
 	for k := range out {
-		out[k] = ondisk.Frag(binary.LittleEndian.Uint64(data[(i+k)*8:]))
+		out[k] = ondisk.IndirPtr(data, i+k)
 	}
 	return out, nil
 }
@@ -326,4 +325,69 @@ func (fs *FS) SeekHole(ino ondisk.Ino, off int64) (int64, error) {
 		return true
 	})
 	return pos, err
+}
+
+// hasBlocks reports whether d's block pointers point at blocks: not for
+// a fast symlink (its target is there) or a device (di_rdev).
+func (fs *FS) hasBlocks(d *ondisk.Dinode) bool {
+	switch d.Type() {
+	case ondisk.IFREG, ondisk.IFDIR:
+		return true
+	case ondisk.IFLNK:
+		return !fs.isFastLink(d)
+	}
+	return false
+}
+
+// forEachExtent calls fn for every extent inode ip holds: its data blocks
+// (at their allocated sizes), its indirect blocks and its extended
+// attribute blocks. Preconditions: ip.mu held.
+func (fs *FS) forEachExtent(ip *Inode, fn func(p ondisk.Frag, size int64)) error {
+	d := &ip.din
+	sb := fs.sb
+	bsize := int64(sb.Bsize)
+	for i := range ondisk.NXaddr {
+		if p := d.Extb[i]; p != 0 {
+			fn(p, fs.sb.ExtBlkSize(int64(d.Extsize), i))
+		}
+	}
+	if !fs.hasBlocks(d) {
+		return nil
+	}
+	for i := range ondisk.NDaddr {
+		if p := d.Db[i]; p != 0 {
+			fn(p, fs.blkSize(d.Size, ondisk.Lbn(i)))
+		}
+	}
+	var walk func(p ondisk.Frag, level int) error
+	walk = func(p ondisk.Frag, level int) error {
+		if !fs.validRange(p, int64(sb.Frag)) || sb.Fragnum(p) != 0 {
+			return corruptf("inode %d: indirect block %d is outside the data area", ip.ino, p)
+		}
+		fn(p, bsize)
+		ptrs, err := fs.readPointers(p, 0, int(sb.NINDIR()))
+		if err != nil {
+			return fmt.Errorf("inode %d: %w", ip.ino, err)
+		}
+		for _, q := range ptrs {
+			switch {
+			case q == 0:
+			case level == 0:
+				fn(q, bsize)
+			default:
+				if err := walk(q, level-1); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for level, p := range d.Ib {
+		if p != 0 {
+			if err := walk(p, level); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

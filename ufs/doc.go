@@ -39,7 +39,7 @@
 // Opened read-write (and not refused by WriteRefusal, or forced past a
 // refusal that only fsck removes: Options.Force, FreeBSD's mount -f, which
 // leaves the filesystem marked not clean at Close), the FS also owns an
-// alloc.Allocator over the cylinder groups (write.go: cgGroups keeps
+// alloc.Allocator over the cylinder groups (groups.go: cgGroups keeps
 // decoded copies the allocator changes and encodes them, with their
 // check-hashes, into the cache at each sync), and the superblock is
 // written at once with fs_clean 0; FS_UNCLEAN records that it was already

@@ -56,6 +56,9 @@ var (
 	// append-only, no-unlink, snapshot) or by its type (a hard link to a
 	// directory) (EPERM).
 	ErrPerm = errors.New("ufs: operation not permitted")
+	// ErrFetch: data of a non-resident file could not be brought in from
+	// its source (residency.go); the mount reports EIO.
+	ErrFetch = errors.New("ufs: non-resident data could not be brought in")
 	// ErrNoSpace: no free blocks or inodes (ENOSPC). It wraps
 	// alloc.ErrNoSpace.
 	ErrNoSpace = fmt.Errorf("ufs: %w", alloc.ErrNoSpace)

@@ -1,6 +1,7 @@
 package ufs
 
 import (
+	"context"
 	"fmt"
 	"io"
 
@@ -11,8 +12,21 @@ import (
 // File writes: ffs_write over balloc, truncation, preallocation.
 
 // openForWrite gets inode ino referenced and locked exclusively, checked
-// to be a live regular file. The caller unlocks and releases it.
+// to be a live regular file, once it is wholly resident (residency.go).
+// The caller unlocks and releases it.
 func (fs *FS) openForWrite(ino ondisk.Ino) (*Inode, error) {
+	if err := fs.writable(); err != nil {
+		return nil, err
+	}
+	if err := fs.WaitResident(context.Background(), ino, 0, -1); err != nil {
+		return nil, err
+	}
+	return fs.openForWriteNoWait(ino)
+}
+
+// openForWriteNoWait is openForWrite without waiting for residency: for the
+// source that brings the data in (Fill).
+func (fs *FS) openForWriteNoWait(ino ondisk.Ino) (*Inode, error) {
 	if err := fs.writable(); err != nil {
 		return nil, err
 	}
@@ -200,7 +214,9 @@ const maxDataRun = 4 << 20
 // cached buffer of the size-byte block at addr, at byte boff, and marks it
 // dirty. A fresh block's buffer starts zeroed without a read; a buffer
 // fully overwritten is not read either. With flushFull a complete block
-// is written out at once.
+// is written out at once; if that write fails the buffer stays dirty, for
+// the rounds to retry and fsync to report, and the write(2) still succeeds
+// (the data is in the cache, as with a direct write that failed).
 func (fs *FS) bufWrite(addr ondisk.Frag, size, boff int64, src []byte, fresh, flushFull bool) error {
 	var b *bcache.Buf
 	var err error
@@ -221,7 +237,9 @@ func (fs *FS) bufWrite(addr ondisk.Frag, size, boff int64, src []byte, fresh, fl
 	err = fs.cache.MarkDirty(b)
 	b.Unlock()
 	if err == nil && flushFull && size == int64(fs.sb.Bsize) && boff+int64(len(src)) == size {
-		err = fs.cache.FlushBuf(b)
+		if ferr := fs.cache.FlushBuf(b); ferr != nil {
+			fs.log.Warn("writing a completed block failed; it stays in the cache", "blk", addr, "err", ferr)
+		}
 	}
 	return err
 }

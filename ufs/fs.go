@@ -30,6 +30,10 @@ type Options struct {
 	// for features this code does not maintain and for a truncated
 	// device stand.
 	Force bool
+	// SnapshotAdmin opens read-write a filesystem refused only because it
+	// holds snapshots, for deleting them (DeleteSnapshot): every other
+	// write is refused while a snapshot remains.
+	SnapshotAdmin bool
 	// Logger receives warnings and debug messages; nil discards them.
 	Logger *slog.Logger
 	// CacheBytes bounds the buffer cache's clean buffers; 0 means
@@ -95,6 +99,7 @@ const DefaultMaxInodes = 8192
 // held across I/O; the Allocator's mutex is, when a cylinder group is read
 // or an inode block initialised. See the package documentation.
 type FS struct {
+	res   residents // files whose data past a barrier lives elsewhere (residency.go)
 	dev   blockdev.Device
 	cache *bcache.Cache
 	log   *slog.Logger
@@ -110,7 +115,10 @@ type FS struct {
 	// fs_csaddr. The write half guards it with the summary lock.
 	cs []ondisk.Csum
 
-	ro       bool
+	ro bool
+	// frozen: a snapshot was just taken (snapshot_create.go); without
+	// copy-on-write nothing may write the filesystem any more.
+	frozen   atomic.Bool
 	roReason string // why a read-write open became read-only; "" if asked for
 	roFsck   bool   // ... and only because the filesystem needs fsck (Options.Force overrides)
 	maxIno   ondisk.Ino
@@ -187,7 +195,7 @@ func Open(dev blockdev.Device, opts Options) (*FS, error) {
 
 	fs.ro = opts.ReadOnly || dev.ReadOnly()
 	if !fs.ro {
-		why, fsckOnly := writeRefusal(sb, dev.Size())
+		why, fsckOnly := writeRefusalFor(sb, dev.Size(), opts.SnapshotAdmin)
 		switch {
 		case why == "":
 		case fsckOnly && opts.Force:
@@ -198,6 +206,9 @@ func Open(dev blockdev.Device, opts Options) (*FS, error) {
 			fs.roReason = why
 			fs.roFsck = fsckOnly
 			log.Warn("opening read-only", "dev", dev.Name(), "reason", why)
+		}
+		if !fs.ro && snapshotCount(sb) > 0 {
+			fs.frozen.Store(true) // SnapshotAdmin: deletions only
 		}
 	}
 	fs.cache = bcache.New(dev, bcache.Options{MaxBytes: opts.CacheBytes, ReadOnly: fs.ro, Logger: log})
@@ -279,6 +290,12 @@ func WriteRefusal(sb *ondisk.Superblock, devSize int64) string {
 // removes (FS_NEEDSFSCK, or not clean without soft updates): those
 // Options.Force overrides, as FreeBSD's mount -f does.
 func writeRefusal(sb *ondisk.Superblock, devSize int64) (why string, fsckOnly bool) {
+	return writeRefusalFor(sb, devSize, false)
+}
+
+// writeRefusalFor is writeRefusal, leaving out the snapshots when
+// snapshotAdmin (Options.SnapshotAdmin).
+func writeRefusalFor(sb *ondisk.Superblock, devSize int64, snapshotAdmin bool) (why string, fsckOnly bool) {
 	var reasons []string
 	fsckOnly = true
 	other := func(r string) {
@@ -290,6 +307,11 @@ func writeRefusal(sb *ondisk.Superblock, devSize int64) (why string, fsckOnly bo
 	}
 	if sb.Flags&ondisk.FSGjournal != 0 {
 		other("it uses gjournal (FS_GJOURNAL), which this program does not maintain")
+	}
+	if n := snapshotCount(sb); n > 0 && !snapshotAdmin {
+		// Every write would have to copy the old contents into the
+		// snapshots first; without that they would silently change.
+		other(fmt.Sprintf("it holds %d snapshot(s) (fs_snapinum), which this version cannot keep frozen while writing; mount it read-only, or remove the snapshots on FreeBSD first", n))
 	}
 	if sb.Flags&ondisk.FSNeedsFsck != 0 {
 		reasons = append(reasons, "it is marked as needing fsck (FS_NEEDSFSCK); run fsck")
@@ -314,7 +336,7 @@ func (fs *FS) readSummary() error {
 		return corruptf("superblock: summary area fs_csaddr %d (%d bytes) is outside the filesystem", sb.Csaddr, size)
 	}
 	buf := make([]byte, size)
-	if err := readFull(fs.dev, buf, sb.FragOffset(sb.Csaddr)); err != nil {
+	if err := blockdev.ReadFull(fs.dev, buf, sb.FragOffset(sb.Csaddr)); err != nil {
 		return fmt.Errorf("summary area at fragment %d: %w", sb.Csaddr, err)
 	}
 	fs.cs = make([]ondisk.Csum, sb.Ncg)
@@ -328,18 +350,6 @@ func (fs *FS) readSummary() error {
 	return nil
 }
 
-// readFull reads len(p) bytes at off or fails.
-func readFull(dev blockdev.Device, p []byte, off int64) error {
-	n, err := dev.ReadAt(p, off)
-	if n == len(p) {
-		return nil
-	}
-	if err == nil {
-		err = fmt.Errorf("short read: %d of %d bytes", n, len(p))
-	}
-	return err
-}
-
 // Superblock returns a copy of the in-core superblock.
 func (fs *FS) Superblock() ondisk.Superblock {
 	if fs.alloc == nil {
@@ -348,6 +358,19 @@ func (fs *FS) Superblock() ondisk.Superblock {
 	var c ondisk.Superblock
 	fs.alloc.Locked(func(sb *ondisk.Superblock, _ []ondisk.Csum) { c = *sb })
 	return c
+}
+
+// SetMountPoint records dir as fs_fsmnt, where the filesystem was last
+// mounted, as FreeBSD's ffs_mount does (truncated to MAXMNTLEN-1 bytes);
+// the next superblock write takes it to the disk. Read-only: nothing.
+func (fs *FS) SetMountPoint(dir string) {
+	if fs.ro || fs.alloc == nil {
+		return
+	}
+	fs.alloc.Locked(func(sb *ondisk.Superblock, _ []ondisk.Csum) {
+		sb.Fsmnt = [ondisk.MaxMntLen]byte{}
+		copy(sb.Fsmnt[:ondisk.MaxMntLen-1], dir)
+	})
 }
 
 // SuperblockLocation is the byte offset the superblock was read from.
@@ -433,4 +456,15 @@ func (fs *FS) checkOpen() error {
 		return ErrClosed
 	}
 	return nil
+}
+
+// snapshotCount is the number of snapshots fs_snapinum lists.
+func snapshotCount(sb *ondisk.Superblock) int {
+	n := 0
+	for _, ino := range sb.Snapinum {
+		if ino != 0 {
+			n++
+		}
+	}
+	return n
 }

@@ -1,9 +1,11 @@
 package ufs
 
 import (
+	"context"
 	"fmt"
 	"io"
 
+	"github.com/ufs2/ufs2/internal/blockdev"
 	"github.com/ufs2/ufs2/ondisk"
 )
 
@@ -12,6 +14,9 @@ import (
 // read as zeros. A directory gives ErrIsDir; other non-regular files
 // ErrInvalid.
 func (fs *FS) ReadAt(ino ondisk.Ino, p []byte, off int64) (int, error) {
+	if err := fs.WaitResident(context.Background(), ino, off, off+int64(len(p))); err != nil {
+		return 0, err
+	}
 	ip, err := fs.OpenInode(ino)
 	if err != nil {
 		return 0, err
@@ -48,6 +53,12 @@ func (fs *FS) readInode(ip *Inode, p []byte, off int64) (int, error) {
 		eof = io.EOF
 	}
 	end := off + int64(n)
+	if ip.din.Flags&ondisk.SFSnapshot != 0 {
+		if err := fs.readSnapshot(ip, p[:n], off); err != nil {
+			return 0, err
+		}
+		return n, eof
+	}
 	pos := off // bytes of p before pos-off are filled
 	var rerr error
 	err := fs.extents(ip, off, end, func(e Extent) bool {
@@ -88,7 +99,7 @@ func (fs *FS) readData(ip *Inode, e Extent, start int64, dst []byte) error {
 			return nil
 		}
 		d := dst[pendOff-start : pendOff-start+int64(pendLen)]
-		if err := readFull(fs.dev, d, diskBase+pendOff); err != nil {
+		if err := blockdev.ReadFull(fs.dev, d, diskBase+pendOff); err != nil {
 			return fmt.Errorf("inode %d: data at file offset %d: %w", ip.ino, pendOff, err)
 		}
 		pendLen = 0
@@ -118,4 +129,43 @@ func (fs *FS) readData(ip *Inode, e Extent, start int64, dst []byte) error {
 		pos = blkEnd
 	}
 	return flush()
+}
+
+// readSnapshot fills dst with the bytes at off of snapshot file ip as
+// FreeBSD reads one (ufs_bmaparray): the frozen image of the filesystem.
+// A block pointer of 0 means the block was not copied because it has not
+// changed since the snapshot was taken: its contents are the live block
+// at the same place (logical block k is filesystem block k). BLK_NOCOPY
+// and BLK_SNAP (pointers below fs_frag) were free or another snapshot's
+// at creation and read as zeros. Other pointers lead to the copy.
+func (fs *FS) readSnapshot(ip *Inode, dst []byte, off int64) error {
+	sb := fs.sb
+	bsize := int64(sb.Bsize)
+	frag := ondisk.Frag(sb.Frag)
+	for pos, end := off, off+int64(len(dst)); pos < end; {
+		lbn := sb.Lblkno(pos)
+		blkStart := int64(lbn) * bsize
+		stop := min(blkStart+bsize, end)
+		part := dst[pos-off : stop-off]
+		p, err := fs.bmapUncached(ip, lbn)
+		switch {
+		case p > 0 && p < frag:
+			// BLK_NOCOPY or BLK_SNAP: checkDataPtr's objection is expected.
+			clear(part)
+		case err != nil:
+			return err
+		default:
+			if p == 0 {
+				p = ondisk.Frag(lbn) * frag
+				if int64(p)+int64(frag) > sb.Size {
+					return corruptf("snapshot inode %d: block %d past the filesystem's %d fragments", ip.ino, lbn, sb.Size)
+				}
+			}
+			if err := fs.readData(ip, Extent{Off: blkStart, Len: bsize, Addr: p}, pos, part); err != nil {
+				return err
+			}
+		}
+		pos = stop
+	}
+	return nil
 }

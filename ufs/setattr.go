@@ -1,6 +1,7 @@
 package ufs
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -38,6 +39,12 @@ const settableFlags = ondisk.SFAppend | ondisk.SFArchived | ondisk.SFImmutable |
 func (fs *FS) Setattr(ino ondisk.Ino, a SetAttr) (Stat, error) {
 	if err := fs.writable(); err != nil {
 		return Stat{}, err
+	}
+	if a.Size != nil {
+		// A truncation needs the data (residency.go).
+		if err := fs.WaitResident(context.Background(), ino, 0, -1); err != nil {
+			return Stat{}, err
+		}
 	}
 	ip, err := fs.OpenInode(ino)
 	if err != nil {

@@ -70,7 +70,7 @@ func (h softdepHost) PushGroups() error {
 }
 
 func (h softdepHost) FreeBlock(p ondisk.Frag, size int, ino ondisk.Ino) error {
-	return h.fs.corrupt(allocErr(h.fs.alloc.FreeBlock(p, size, ino)))
+	return h.fs.freeNow(ino, p, int64(size))
 }
 
 func (h softdepHost) FreeInode(ino ondisk.Ino, mode uint16) error {
@@ -110,44 +110,6 @@ func (fs *FS) cgVer(c ondisk.Cg) uint64 { return fs.groups.vers[c].Load() }
 
 // blkVer is cgVer for the group of fragment p.
 func (fs *FS) blkVer(p ondisk.Frag) uint64 { return fs.cgVer(fs.sb.Dtog(p)) }
-
-// freeExtents gives back the extents softdep says may be freed now and
-// counts the deferred ones pending; every extent's buffer is dropped.
-func (fs *FS) freeExtents(ino ondisk.Ino, fr softdep.Frees) error {
-	var first error
-	for _, e := range fr.Now {
-		fs.forget(e.P, e.Size)
-		if err := allocErr(fs.alloc.FreeBlock(e.P, int(e.Size), ino)); err != nil && first == nil {
-			first = fs.corrupt(err)
-		}
-	}
-	if fr.Deferred != 0 {
-		fs.alloc.AddPending(fr.Deferred, 0)
-	}
-	return first
-}
-
-// sdFreeBlocks frees exts, which inode ino no longer points at, once the
-// writes clear are durable (at once when they never reached the disk).
-// Their buffers are dropped now.
-func (fs *FS) sdFreeBlocks(ino ondisk.Ino, exts []extent, clear ...softdep.Dep) error {
-	if len(exts) == 0 {
-		return nil
-	}
-	fr := fs.sd.FreeBlocks(ino, toSoftdep(exts), clear)
-	for _, e := range exts {
-		fs.forget(e.p, e.size)
-	}
-	return fs.freeExtents(ino, fr)
-}
-
-func toSoftdep(exts []extent) []softdep.Extent {
-	se := make([]softdep.Extent, len(exts))
-	for i, e := range exts {
-		se[i] = softdep.Extent{P: e.p, Size: e.size}
-	}
-	return se
-}
 
 // dirEmptyChunks makes every DIRBLKSIZ chunk of data from chunk from on
 // that is not a valid chunk an empty one (d_ino 0, d_reclen DIRBLKSIZ),
@@ -222,7 +184,7 @@ func (fs *FS) growDirSoftdep(dp *Inode, lbn ondisk.Lbn) (ondisk.Frag, error) {
 		}
 		old = append(old, extent{p, bsize})
 		contents = append(contents, data)
-		p = getFrag(data, idx[depth])
+		p = ondisk.IndirPtr(data, idx[depth])
 	}
 	if len(old) == level+1 && p != 0 {
 		return 0, fmt.Errorf("%w: directory %d: block %d exists", ErrInvalid, dp.ino, lbn)
@@ -230,10 +192,8 @@ func (fs *FS) growDirSoftdep(dp *Inode, lbn ondisk.Lbn) (ondisk.Frag, error) {
 	// The new block, then a copy of each path block (or a new one).
 	var fresh []extent
 	undo := func(err error) (ondisk.Frag, error) {
-		for _, e := range fresh {
-			if ferr := fs.alloc.FreeBlock(e.p, int(e.size), dp.ino); ferr != nil {
-				fs.log.Error("returning directory blocks", "ino", dp.ino, "err", ferr)
-			}
+		if ferr := fs.freeAllNow(dp.ino, fresh); ferr != nil {
+			fs.log.Error("returning directory blocks", "ino", dp.ino, "err", ferr)
 		}
 		return 0, fs.corrupt(fmt.Errorf("directory %d: block %d: %w", dp.ino, lbn, allocErr(err)))
 	}
@@ -253,6 +213,7 @@ func (fs *FS) growDirSoftdep(dp *Inode, lbn ondisk.Lbn) (ondisk.Frag, error) {
 	}
 	sf = append(sf, softdep.Fresh{P: data, Size: int(bsize), CgVer: fs.blkVer(data)})
 	slot := softdep.Slot{Ino: dp.ino, Kind: softdep.SlotIndirect, Index: level}
+	fs.forgetAll(old) // before soft updates may free them (sdFreeBlocks)
 	fr := fs.sd.ReplaceTree(slot, toSoftdep(old), sf, int64(d.Size))
 	// The buffers, after softdep has recorded them (their first writes
 	// count as their contents).
@@ -269,7 +230,7 @@ func (fs *FS) growDirSoftdep(dp *Inode, lbn ondisk.Lbn) (ondisk.Frag, error) {
 		if depth < level {
 			child = fresh[depth+1].p
 		}
-		putFrag(b.Data(), idx[depth], child)
+		ondisk.SetIndirPtr(b.Data(), idx[depth], child)
 		err = fs.cache.MarkDirty(b)
 		b.Unlock()
 		fs.cache.Release(b)
@@ -281,9 +242,6 @@ func (fs *FS) growDirSoftdep(dp *Inode, lbn ondisk.Lbn) (ondisk.Frag, error) {
 	fs.dirBlocksChanged(dp, lbn)
 	d.Blocks += btodb(bsize) * uint64(level+2)
 	d.Blocks -= btodb(bsize) * uint64(len(old))
-	for _, e := range old {
-		fs.forget(e.p, e.size)
-	}
 	if err := fs.freeExtents(dp.ino, fr); err != nil {
 		return 0, err
 	}

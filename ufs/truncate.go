@@ -247,13 +247,7 @@ func (fs *FS) truncate(ip *Inode, length uint64, now nsTime) error {
 			return err
 		}
 	}
-	var first error
-	for _, e := range append(pl.frees, pl.indirFrees...) {
-		if err := fs.freeBlock(ip.ino, e.p, e.size); err != nil && first == nil {
-			first = fs.corrupt(err)
-		}
-	}
-	return first
+	return fs.freeAllNow(ip.ino, append(pl.frees, pl.indirFrees...))
 }
 
 // clearPointers zeroes the pointers from index from on in indirect block
@@ -333,7 +327,7 @@ func (fs *FS) truncateSoftdep(ip *Inode, pl *truncPlan, newDb [ondisk.NDaddr]ond
 				return err
 			}
 		}
-		fr1 = fs.sd.FreeBlocks(ip.ino, toSoftdep(pl.indirFrees), marks)
+		fr1 = fs.handOver(ip.ino, pl.indirFrees, marks)
 		if err := fs.sd.Wait(marks...); err != nil {
 			return fmt.Errorf("inode %d: writing cleared indirect blocks: %w", ip.ino, err)
 		}
@@ -345,10 +339,7 @@ func (fs *FS) truncateSoftdep(ip *Inode, pl *truncPlan, newDb [ondisk.NDaddr]ond
 	if err := fs.iupdate(ip, orderPointerCleared); err != nil {
 		return err
 	}
-	fr2 := fs.sd.FreeBlocks(ip.ino, toSoftdep(pl.frees), []softdep.Dep{fs.sd.InodeWritten(ip.ino)})
-	for _, e := range append(pl.frees, pl.indirFrees...) {
-		fs.forget(e.p, e.size)
-	}
+	fr2 := fs.handOver(ip.ino, pl.frees, []softdep.Dep{fs.sd.InodeWritten(ip.ino)})
 	err := fs.freeExtents(ip.ino, fr1)
 	if err2 := fs.freeExtents(ip.ino, fr2); err == nil {
 		err = err2

@@ -165,15 +165,6 @@ func (fs *FS) removeXattrLocked(ip *Inode, ns uint8, name string) error {
 	return fs.writeExtArea(ip, nw, fs.stamp())
 }
 
-// extBlkSize is the allocated size of block i of an extended attribute
-// area of size bytes, 0 past its end.
-func (fs *FS) extBlkSize(size int64, i int) int64 {
-	if int64(i)*int64(fs.sb.Bsize) >= size {
-		return 0
-	}
-	return fs.sb.Sblksize(size, ondisk.Lbn(i))
-}
-
 // writeExtArea makes area ip's extended attribute area. A block that
 // keeps or lowers its size is rewritten in place (the fragments it gives
 // back freed); one that grows, or a new one, gets a new extent from the
@@ -194,7 +185,7 @@ func (fs *FS) writeExtArea(ip *Inode, area []byte, now nsTime) error {
 		blocks = d.Blocks
 	)
 	for i := range ondisk.NXaddr {
-		osz, nsz := fs.extBlkSize(oldsize, i), fs.extBlkSize(newsize, i)
+		osz, nsz := fs.sb.ExtBlkSize(oldsize, i), fs.sb.ExtBlkSize(newsize, i)
 		p := d.Extb[i]
 		if p == 0 {
 			osz = 0
@@ -216,10 +207,8 @@ func (fs *FS) writeExtArea(ip *Inode, area []byte, now nsTime) error {
 			pref := fs.alloc.BlkPref(h, ondisk.Lbn(i), i, d.Extb[:])
 			nb, err := fs.alloc.AllocBlock(h, ondisk.Lbn(i), pref, int(nsz), fs.opts.UseReserve)
 			if err != nil {
-				for _, e := range fresh {
-					if ferr := fs.alloc.FreeBlock(e.p, int(e.size), ip.ino); ferr != nil {
-						fs.log.Error("returning extended attribute blocks", "ino", ip.ino, "err", ferr)
-					}
+				if ferr := fs.freeAllNow(ip.ino, fresh); ferr != nil {
+					fs.log.Error("returning extended attribute blocks", "ino", ip.ino, "err", ferr)
 				}
 				return fs.corrupt(fmt.Errorf("inode %d: extended attribute block %d: %w", ip.ino, i, allocErr(err)))
 			}
@@ -235,7 +224,12 @@ func (fs *FS) writeExtArea(ip *Inode, area []byte, now nsTime) error {
 	// Soft updates switch the inode from the old area to the new one in
 	// one write once the new blocks are durable (recorded before their
 	// buffers exist, so that their first writes count), and free the old
-	// blocks after.
+	// blocks after. The old area's buffers are dropped first (release.go).
+	for i := range ondisk.NXaddr {
+		if p := d.Extb[i]; p != 0 {
+			fs.forget(p, fs.sb.ExtBlkSize(oldsize, i))
+		}
+	}
 	var sdFrees softdep.Frees
 	if fs.sd != nil {
 		var fr []softdep.Fresh
@@ -246,10 +240,7 @@ func (fs *FS) writeExtArea(ip *Inode, area []byte, now nsTime) error {
 		frees = nil
 	}
 	for i := range ondisk.NXaddr {
-		nsz := fs.extBlkSize(newsize, i)
-		if p := d.Extb[i]; p != 0 {
-			fs.forget(p, fs.extBlkSize(oldsize, i))
-		}
+		nsz := fs.sb.ExtBlkSize(newsize, i)
 		if nsz == 0 {
 			continue
 		}
@@ -283,13 +274,7 @@ func (fs *FS) writeExtArea(ip *Inode, area []byte, now nsTime) error {
 	if fs.sd != nil {
 		return fs.freeExtents(ip.ino, sdFrees)
 	}
-	var first error
-	for _, e := range frees {
-		if err := allocErr(fs.alloc.FreeBlock(e.p, int(e.size), ip.ino)); err != nil && first == nil {
-			first = fs.corrupt(err)
-		}
-	}
-	return first
+	return fs.freeAllNow(ip.ino, frees)
 }
 
 // freeExtArea frees ip's extended attribute area (ffs_truncate with

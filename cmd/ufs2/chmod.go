@@ -13,21 +13,21 @@ func init() {
 	register(withDoc(&cli.Command{
 		Name:      "chmod",
 		Usage:     "change file modes in an unmounted UFS2 filesystem",
-		ArgsUsage: "MODE TARGET PATH...",
+		ArgsUsage: "TARGET MODE PATH...",
 		Description: "Sets the mode of each PATH (following a final symlink) in the filesystem on\n" +
 			"TARGET. MODE is octal (0755, 4755) or symbolic as for chmod(1): clauses\n" +
 			"[ugoa][+-=][rwxXst] separated by commas (u+x,g-w,o=r), or =u, =g, =o to\n" +
-			"copy bits; without u, g, o or a the umask's bits are left alone. A MODE that\n" +
-			"starts with '-' needs '--' before it. -R changes everything below each\n" +
-			"directory too, skipping symlinks.",
+			"copy bits; without u, g, o or a the umask's bits are left alone. Options go\n" +
+			"before TARGET, so a MODE such as -w needs no '--'. -R changes everything\n" +
+			"below each directory too, skipping symlinks.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "R", Usage: "change directories and their contents"},
 		},
 		Action: chmodAction,
 	}, manDoc{
 		Examples: []example{
-			{"ufs2 chmod 0755 disk.img /usr/local/bin/tool", "Make one file executable by everyone."},
-			{"ufs2 chmod -R go-w disk.img /etc", "Take write permission from group and others below /etc."},
+			{"ufs2 chmod disk.img 0755 /usr/local/bin/tool", "Make one file executable by everyone."},
+			{"ufs2 chmod -R disk.img go-w /etc", "Take write permission from group and others below /etc."},
 		},
 		Exit:    exitStd,
 		SeeAlso: []string{"ufs2-chown(8)", "ufs2-ls(8)", "chmod(1)"},
@@ -36,13 +36,16 @@ func init() {
 
 func chmodAction(c *cli.Context) error {
 	if c.NArg() < 3 {
-		return exitf(exitUsage, "chmod: want MODE TARGET PATH...; see ufs2 chmod --help")
+		return exitf(exitUsage, "chmod: want TARGET MODE PATH...; see ufs2 chmod --help")
 	}
-	m, err := tools.ParseMode(c.Args().Get(0), processUmask())
+	if err := targetFirst("chmod", "TARGET MODE PATH...", c.Args().Slice()); err != nil {
+		return err
+	}
+	target := c.Args().Get(0)
+	m, err := tools.ParseMode(c.Args().Get(1), processUmask())
 	if err != nil {
-		return exitf(1, "chmod: %v", err)
+		return exitf(1, "chmod: %s", posixText(err))
 	}
-	target := c.Args().Get(1)
 	return withFS(c, "chmod", target, func(ctx context.Context, fsys *ufs.FS) error {
 		return eachPath(ctx, "chmod", target, c.Args().Slice()[2:], func(p string) error {
 			return tools.Chmod(ctx, fsys, p, m, c.Bool("R"))

@@ -32,14 +32,21 @@ func init() {
 		Name:      "demo",
 		Usage:     "format a 1 GiB sparse UFS2 image, mount it, write files, unmount, fsck it",
 		ArgsUsage: "[IMAGE]",
-		Description: "Formats IMAGE (default ufs2-demo.img in the current directory; an existing\n" +
-			"file is refused), mounts it on a temporary directory, writes a few files\n" +
-			"through the mount, unmounts, runs fsck -n -f and lists the result.",
+		Description: "Formats IMAGE, mounts it on a temporary directory, writes a few files\n" +
+			"through the mount, unmounts, runs fsck -n -f and lists the result. Without\n" +
+			"IMAGE the image is demo.img in a new directory under $TMPDIR (or in -d DIR),\n" +
+			"so that a demo run inside a source tree leaves nothing in it. The image is\n" +
+			"kept, and its path printed, so that it can be looked at afterwards; an\n" +
+			"existing file is refused.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "d", Usage: "make demo.img in `DIR` instead of a new directory under $TMPDIR"},
+		},
 		Action: runDemo,
 	}, manDoc{
 		Examples: []example{
-			{"ufs2 demo", "Run the demonstration on an image in a new temporary directory, removed afterwards."},
-			{"ufs2 demo /tmp/try.img", "Keep the image as /tmp/try.img, to look at it afterwards with ufs2 ls or ufs2 dumpfs."},
+			{"ufs2 demo", "Run the demonstration on demo.img in a new directory under $TMPDIR, kept afterwards (the last line says where)."},
+			{"ufs2 demo -d .", "Make and keep ./demo.img, to look at it afterwards with ufs2 ls or ufs2 dumpfs."},
+			{"ufs2 demo /tmp/try.img", "Use /tmp/try.img as the image."},
 		},
 		Exit:    "0 when every step worked and fsck found the image clean, 1 otherwise (the step that failed is named), 64 for a bad command line.",
 		SeeAlso: []string{"ufs2-newfs(8)", "ufs2-mount(8)", "ufs2-fsck(8)"},
@@ -47,25 +54,37 @@ func init() {
 }
 
 func runDemo(c *cli.Context) error {
-	img := "ufs2-demo.img"
-	if c.NArg() > 0 {
+	if c.NArg() > 1 || c.NArg() == 1 && c.IsSet("d") {
+		return exitf(exitUsage, "demo: give IMAGE or -d DIR, not both, and at most one IMAGE; see ufs2 demo --help")
+	}
+	var img string
+	switch {
+	case c.NArg() == 1:
 		img = c.Args().First()
+	case c.IsSet("d"):
+		img = filepath.Join(c.String("d"), "demo.img")
+	default:
+		dir, err := os.MkdirTemp("", "ufs2-demo-")
+		if err != nil {
+			return exitf(1, "demo: making a directory for the image: %v", err)
+		}
+		img = filepath.Join(dir, "demo.img")
 	}
 	if _, err := os.Stat(img); err == nil {
-		return exitf(1, "%s exists; remove it or name another image", img)
+		return exitf(1, "demo: %s exists; remove it or name another image", img)
 	}
 	ctx := c.Context
 	const size = 1 << 30
 	dev, err := blockdev.Open(img, blockdev.Options{Create: true, CreateSize: size})
 	if err != nil {
-		return exitf(1, "%v", err)
+		return exitf(1, "demo: %v", err)
 	}
 	sb, err := newfs.Format(ctx, dev, newfs.DefaultParams())
 	if cerr := dev.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return exitf(1, "newfs %s: %v", img, err)
+		return exitf(1, "demo: newfs %s: %v", img, err)
 	}
 	abs, _ := filepath.Abs(img)
 	fmt.Printf("1. ufs2 newfs: %s, %d MiB, block size %d, fragment size %d, %d cylinder groups, %d inodes, soft updates and check-hashes on\n",
@@ -73,53 +92,54 @@ func runDemo(c *cli.Context) error {
 
 	sums, how, err := demoWrite(ctx, img)
 	if err != nil {
-		return exitf(1, "%v", err)
+		return exitf(1, "demo: %v", err)
 	}
 	fmt.Printf("2. wrote %d files %s, then unmounted\n", len(sums), how)
 
 	dev, err = blockdev.Open(img, blockdev.Options{ReadOnly: true})
 	if err != nil {
-		return exitf(1, "%v", err)
+		return exitf(1, "demo: %v", err)
 	}
 	defer dev.Close()
 	rep, err := fsck.Check(ctx, dev, fsck.Options{Mode: fsck.No, Force: true})
 	if err != nil {
-		return exitf(1, "fsck %s: %v", img, err)
+		return exitf(1, "demo: fsck %s: %v", img, err)
 	}
 	s := rep.Summary
 	fmt.Printf("3. ufs2 fsck -n -f: %d problems; %d files, %d used, %d free (%d frags, %d blocks, %.1f%% fragmentation)\n",
 		len(rep.Problems), s.Files, s.Used, s.Free, s.FreeFrags, s.FreeBlocks, s.Fragmentation)
 	if len(rep.Problems) != 0 {
-		return exitf(1, "fsck found problems in %s", img)
+		return exitf(1, "demo: fsck found problems in %s", img)
 	}
 
 	fs, err := ufs.Open(dev, ufs.Options{ReadOnly: true})
 	if err != nil {
-		return exitf(1, "open %s: %v", img, err)
+		return exitf(1, "demo: opening %s: %v", img, err)
 	}
 	defer fs.Close()
 	for name, want := range sums {
 		ino, err := fs.Namei(name)
 		if err != nil {
-			return exitf(1, "%s: %v after unmount", name, err)
+			return exitf(1, "demo: %s: %v after unmount", name, err)
 		}
 		h := sha256.New()
 		if _, err := io.Copy(h, io.NewSectionReader(readerAt{fs, ino}, 0, 1<<40)); err != nil {
-			return exitf(1, "%s: %v", name, err)
+			return exitf(1, "demo: %s: %v", name, err)
 		}
 		if [32]byte(h.Sum(nil)) != want {
-			return exitf(1, "%s: contents differ after unmount", name)
+			return exitf(1, "demo: %s: contents differ after unmount", name)
 		}
 	}
 	fmt.Println("4. every file read back offline with the contents written; ufs2 ls -lR:")
 	if err := tools.List(fs, "/", tools.ListOptions{Long: true, Recursive: true}, os.Stdout); err != nil {
-		return exitf(1, "%v", err)
+		return exitf(1, "demo: %v", err)
 	}
 	var st syscall.Stat_t
 	if syscall.Stat(img, &st) == nil {
 		fmt.Printf("\nthe image is sparse: %d MiB long, %d KiB allocated on the host\n", st.Size>>20, st.Blocks/2)
 	}
-	fmt.Printf("next: ufs2 mount %s /mnt; ufs2 dumpfs %s; sleuthkit's fls -r -f ufs2 %s\n", img, img, img)
+	fmt.Printf("the image is kept: %s\n", abs)
+	fmt.Printf("next: ufs2 mount %s /mnt; ufs2 dumpfs %s; sleuthkit's fls -r -f ufs2 %s\n", abs, abs, abs)
 	return nil
 }
 

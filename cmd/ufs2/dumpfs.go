@@ -20,6 +20,7 @@ func init() {
 			"line), -m prints a newfs command that recreates the filesystem, --json\n" +
 			"prints the full dump as JSON keyed by FreeBSD's field names.",
 		Flags: []cli.Flag{
+			snapshotFlag,
 			&cli.BoolFlag{Name: "f", Usage: "list free fragments as ranges of fragment numbers; twice (-ff): each fragment"},
 			&cli.BoolFlag{Name: "m", Usage: "print a newfs command that recreates the filesystem"},
 			&cli.BoolFlag{Name: "json", Usage: "print the dump as JSON"},
@@ -51,7 +52,7 @@ func dumpfsAction(c *cli.Context) error {
 		return exitf(exitUsage, "dumpfs: --json prints the full dump; drop -f or -m")
 	}
 	target := c.Args().First()
-	dev, err := openForReading("dumpfs", target)
+	dev, err := openDeviceFor("dumpfs", target, c.String("snapshot"))
 	if err != nil {
 		return exitf(1, "dumpfs: %v", err)
 	}

@@ -26,6 +26,7 @@ func init() {
 			"a filesystem marked clean (a preen skips it otherwise). -b N uses the backup\n" +
 			"superblock at sector N (512-byte sectors, as newfs lists them).",
 		Flags: []cli.Flag{
+			snapshotFlag,
 			&cli.BoolFlag{Name: "n", Usage: "answer no to every question; open TARGET read-only"},
 			&cli.BoolFlag{Name: "y", Usage: "answer yes to every question"},
 			&cli.BoolFlag{Name: "p", Usage: "preen: fix only soft-updates inconsistencies"},
@@ -88,7 +89,9 @@ func fsckAction(c *cli.Context) error {
 	var dev blockdev.Device
 	var err error
 	if mode == fsck.No {
-		dev, err = openForReading("fsck", target)
+		dev, err = openDeviceFor("fsck", target, c.String("snapshot"))
+	} else if c.String("snapshot") != "" {
+		return exitf(exitUsage, "fsck: a snapshot is read-only: check it with -n")
 	} else {
 		dev, err = blockdev.Open(target, blockdev.Options{})
 	}
@@ -174,10 +177,4 @@ func fsckAction(c *cli.Context) error {
 		fmt.Fprintf(os.Stderr, "ufs2: %s\n", msg)
 	}
 	return nil
-}
-
-// isTerminal reports whether f is a character device such as a terminal.
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -18,7 +18,7 @@ func init() {
 	register(withDoc(&cli.Command{
 		Name:      "get",
 		Usage:     "copy a file or a tree out of an unmounted UFS2 filesystem",
-		ArgsUsage: "[-f] TARGET PATH DEST",
+		ArgsUsage: "TARGET PATH DEST|-",
 		Description: "Copies PATH of the filesystem on TARGET to DEST on the host, keeping\n" +
 			"modes, owners (as root), times, symlinks, hard links, holes, device\n" +
 			"nodes, fifos and extended attributes (FreeBSD's user namespace as\n" +
@@ -28,8 +28,11 @@ func init() {
 			"but keep their modes, owners and times, and an existing file in the way\n" +
 			"is refused before anything is copied, unless -f replaces it. A directory\n" +
 			"is never replaced by a file or a file by a directory. Problems setting\n" +
-			"owners or extended attributes are reported and skipped.",
+			"owners or extended attributes are reported and skipped.\n\n" +
+			"With DEST -, the contents of the file PATH (a final symlink followed) go\n" +
+			"to standard output, as ufs2 cat TARGET PATH.",
 		Flags: []cli.Flag{
+			snapshotFlag,
 			&cli.BoolFlag{Name: "f", Usage: "replace existing host files that the copy lands on"},
 		},
 		Action: getAction,
@@ -37,9 +40,10 @@ func init() {
 		Examples: []example{
 			{"ufs2 get disk.img /etc/rc.conf .", "Copy one file into the current directory."},
 			{"ufs2 get disk.img / ./root", "Copy the whole filesystem into ./root, keeping owners, times, links, holes and extended attributes."},
+			{"ufs2 get disk.img /etc/rc.conf - | less", "Read one file without copying it to the host."},
 		},
 		Exit:    "0 on success, 1 when something could not be copied (the message says what), 64 for a bad command line, 130 interrupted (DEST is incomplete).",
-		SeeAlso: []string{"ufs2-put(8)", "ufs2-ls(8)"},
+		SeeAlso: []string{"ufs2-put(8)", "ufs2-ls(8)", "ufs2-cat(8)"},
 	}))
 }
 
@@ -48,7 +52,13 @@ func getAction(c *cli.Context) error {
 		return exitf(exitUsage, "get: want TARGET PATH DEST; see ufs2 get --help")
 	}
 	target, p, dest := c.Args().Get(0), c.Args().Get(1), c.Args().Get(2)
-	fsys, err := openFSReadOnly("get", target)
+	if dest == "-" {
+		if c.String("snapshot") != "" {
+			return exitf(exitUsage, "get: --snapshot with - is not supported; copy the file out to a path")
+		}
+		return catFiles("get", target, []string{p})
+	}
+	fsys, err := openFSFor("get", target, c.String("snapshot"))
 	if err != nil {
 		return err
 	}
@@ -95,13 +105,13 @@ func openFSReadOnly(cmd, target string) (*ufs.FS, error) {
 		dev.Close()
 		switch {
 		case errors.Is(err, ufs.ErrUFS1):
-			return nil, exitf(1, "%s: UFS1 is not supported; only UFS2", target)
+			return nil, exitf(1, "%s: %s: UFS1 is not supported; only UFS2", cmd, target)
 		case errors.Is(err, ufs.ErrNotUFS2):
-			return nil, exitf(1, "%s: not a UFS2 filesystem (no superblock at 64 KiB, 8 KiB, 0 or 256 KiB); for a partition give PATH@N", target)
+			return nil, exitf(1, "%s: %s: not a UFS2 filesystem (no superblock at 64 KiB, 8 KiB, 0 or 256 KiB); for a partition give PATH@N", cmd, target)
 		case errors.Is(err, ufs.ErrCorrupt):
-			return nil, exitf(1, "%v", err)
+			return nil, exitf(1, "%s: %s; check %s with ufs2 fsck", cmd, posixText(err), target)
 		}
-		return nil, exitf(1, "%s: %v", target, err)
+		return nil, exitf(1, "%s: %s: %s", cmd, target, posixText(err))
 	}
 	return fsys, nil
 }
@@ -112,11 +122,11 @@ func fileError(cmd, target, path string, err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, ufs.ErrNotFound):
-		return exitf(1, "%s: %s: no such file or directory in %s (list it with ufs2 ls %s)", cmd, path, target, target)
+		return exitf(1, "%s: %s: No such file or directory in %s (list it with ufs2 ls %s)", cmd, path, target, target)
 	case errors.Is(err, ufs.ErrNotDir):
-		return exitf(1, "%s: %s: a component of the path is not a directory in %s", cmd, path, target)
+		return exitf(1, "%s: %s: Not a directory (a component of the path, in %s)", cmd, path, target)
 	case errors.Is(err, ufs.ErrCorrupt):
-		return exitf(1, "%s: %v; check %s with ufs2 fsck", cmd, err, target)
+		return exitf(1, "%s: %s; check %s with ufs2 fsck", cmd, posixText(err), target)
 	}
-	return exitf(1, "%s: %v", cmd, err)
+	return exitf(1, "%s: %s", cmd, posixText(err))
 }

@@ -53,7 +53,7 @@ func mkdirAction(c *cli.Context) error {
 	if c.IsSet("m") {
 		m, err := tools.ParseMode(c.String("m"), umask)
 		if err != nil {
-			return exitf(1, "mkdir: %v", err)
+			return exitf(1, "mkdir: %s", posixText(err))
 		}
 		mode = m.Apply(0o777, true)
 	}

@@ -2,14 +2,19 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"log/syslog"
 	"os"
 	"os/exec"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
@@ -64,7 +69,13 @@ func init() {
 			"  syncdelay=SEC   write everything dirty this often (default 30; 0 never)\n" +
 			"  readahead=KIB   read-ahead of the mount (default 1024)\n" +
 			"  debug           log every FUSE request\n\n" +
-			"With -f the server logs to stderr; in the background, to syslog.\n\n" +
+			"With -f the server logs to stderr and prints a line on stdout once the\n" +
+			"filesystem is mounted. In the background it logs to syslog, or, with no\n" +
+			"syslog at /dev/log, to /var/log/ufs2/mount.log (root) or\n" +
+			"$XDG_STATE_HOME/ufs2/mount.log (~/.local/state), which the mount names.\n" +
+			"A mount that fails gives the cause: the mount point, /dev/fuse, or what\n" +
+			"fusermount3 said. A read-write mount records MOUNTPOINT as the\n" +
+			"filesystem's last mount point (fs_fsmnt), as FreeBSD does.\n\n" +
 			"A filesystem not cleanly unmounted and without soft updates is only\n" +
 			"mounted read-only or with -o force: run ufs2 fsck first. A forced\n" +
 			"read-write mount leaves it marked not clean, so that fsck still runs.\n\n" +
@@ -223,6 +234,11 @@ func mountAction(c *cli.Context) error {
 		if note != "" {
 			fmt.Fprintf(os.Stderr, "ufs2 mount: %s\n", note)
 		}
+		how := "read-write"
+		if srv.ReadOnly() {
+			how = "read-only"
+		}
+		fmt.Printf("ufs2 mount: %s mounted on %s (%s); umount %s or interrupt to end\n", r.target, r.dir, how, r.dir)
 	})
 }
 
@@ -247,15 +263,22 @@ func serve(r *mountRequest, ready func(srv *mount.Server, note string)) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sig)
+	// The engine's warning that it opens the filesystem read-only is this
+	// command's message (the refusal, or the note that the mount is
+	// read-only): not logged as well.
+	logger := r.opts.Logger
+	r.opts.Logger = slog.New(dropMessage{logger.Handler(), "opening read-only"})
 	fsys, err := mount.OpenTarget(r.target, &r.opts)
+	r.opts.Logger = logger
 	if err != nil {
 		return openError(r.target, err)
 	}
-	srv, err := mount.Mount(r.dir, fsys, r.opts)
+	srv, err := mountExplained(r.dir, fsys, r.opts)
 	if err != nil {
 		fsys.Close()
-		return exitf(exitMountFailed, "mount: %s", errText(err))
+		return err
 	}
+	fsys.SetMountPoint(r.dir) // fs_fsmnt, "last mounted on", as FreeBSD's mount
 	go func() {
 		for range sig {
 			if err := srv.Unmount(); err != nil {
@@ -267,7 +290,7 @@ func serve(r *mountRequest, ready func(srv *mount.Server, note string)) error {
 	if wantRW && srv.ReadOnly() {
 		note = r.dir + " is mounted read-only"
 		if why := fsys.ReadOnlyReason(); why != "" {
-			note += ": " + why
+			note += ": " + fsckAdvice(why, r.target)
 		}
 	}
 	ready(srv, note)
@@ -275,6 +298,28 @@ func serve(r *mountRequest, ready func(srv *mount.Server, note string)) error {
 		return exitf(1, "mount: %s: writing the filesystem at unmount: %v; run ufs2 fsck %s", r.target, err, r.target)
 	}
 	return nil
+}
+
+// dropMessage is a slog.Handler that leaves out the records whose message
+// is msg and passes the others on.
+type dropMessage struct {
+	slog.Handler
+	msg string
+}
+
+func (d dropMessage) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == d.msg {
+		return nil
+	}
+	return d.Handler.Handle(ctx, r)
+}
+
+func (d dropMessage) WithAttrs(as []slog.Attr) slog.Handler {
+	return dropMessage{d.Handler.WithAttrs(as), d.msg}
+}
+
+func (d dropMessage) WithGroup(name string) slog.Handler {
+	return dropMessage{d.Handler.WithGroup(name), d.msg}
 }
 
 // startProfile starts a CPU profile written to path; the function it
@@ -297,16 +342,111 @@ func startProfile(path string) (func(), error) {
 // openError turns a failure to open TARGET into its one-line message.
 func openError(target string, err error) error {
 	switch {
-	case errors.Is(err, mount.ErrNeedsFsck), errors.Is(err, mount.ErrCannotWrite):
-		return exitf(exitMountFailed, "mount: %s", errText(err))
+	case errors.Is(err, mount.ErrNeedsFsck):
+		// The reason and the advice say what the sentinel says.
+		return exitf(exitMountFailed, "mount: %s", strings.TrimPrefix(err.Error(), mount.ErrNeedsFsck.Error()+": "))
+	case errors.Is(err, mount.ErrCannotWrite):
+		return exitf(exitMountFailed, "mount: %s", strings.TrimPrefix(err.Error(), mount.ErrCannotWrite.Error()+": "))
 	case errors.Is(err, ufs.ErrUFS1):
 		return exitf(exitMountFailed, "mount: %s: UFS1 is not supported; only UFS2", target)
 	case errors.Is(err, ufs.ErrNotUFS2):
 		return exitf(exitMountFailed, "mount: %s: not a UFS2 filesystem (no superblock at 64 KiB, 8 KiB, 0 or 256 KiB); for a partition give PATH@N", target)
 	case errors.Is(err, ufs.ErrCorrupt):
-		return exitf(exitMountFailed, "mount: %v; run ufs2 fsck %s", err, target)
+		return exitf(exitMountFailed, "mount: %s; run ufs2 fsck %s", posixText(err), target)
 	}
 	return exitf(exitMountFailed, "mount: %s", errText(err))
+}
+
+// mountExplained is mount.Mount with the real cause in its error: the
+// message fusermount3 printed (captured: a background server's stderr goes
+// nowhere), or what is wrong with the mount point or /dev/fuse, rather
+// than "fusermount exited with code 256".
+func mountExplained(dir string, eng mount.Engine, o mount.Options) (*mount.Server, error) {
+	var said bytes.Buffer
+	pr, pw, perr := os.Pipe()
+	if perr != nil {
+		srv, err := mount.Mount(dir, eng, o)
+		if err != nil {
+			return nil, exitf(exitMountFailed, "mount: %s", mountCause(dir, err, ""))
+		}
+		return srv, nil
+	}
+	copied := make(chan struct{})
+	go func() {
+		io.Copy(&said, pr)
+		close(copied)
+	}()
+	// go-fuse hands fusermount3 os.Stderr as its stderr.
+	stderr := os.Stderr
+	os.Stderr = pw
+	srv, err := mount.Mount(dir, eng, o)
+	os.Stderr = stderr
+	pw.Close()
+	<-copied
+	pr.Close()
+	if err != nil {
+		return nil, exitf(exitMountFailed, "mount: %s", mountCause(dir, err, said.String()))
+	}
+	if s := strings.TrimSpace(said.String()); s != "" {
+		fmt.Fprintln(os.Stderr, s)
+	}
+	return srv, nil
+}
+
+// mountCause says why mounting on dir failed with err, fusermount3 having
+// printed said.
+func mountCause(dir string, err error, said string) string {
+	if errors.Is(err, mount.ErrMountpoint) {
+		switch st, serr := os.Stat(dir); {
+		case errors.Is(serr, fs.ErrNotExist):
+			return dir + ": No such file or directory (the mount point must be an existing directory)"
+		case serr == nil && !st.IsDir():
+			return dir + ": Not a directory"
+		}
+	}
+	if f, ferr := os.OpenFile("/dev/fuse", os.O_RDWR, 0); ferr == nil {
+		f.Close()
+	} else if errors.Is(ferr, fs.ErrNotExist) {
+		return "/dev/fuse: No such device (load the kernel's fuse module: modprobe fuse; in a container, pass it --device /dev/fuse)"
+	} else if errors.Is(ferr, fs.ErrPermission) && strings.Contains(said, "/dev/fuse") {
+		return "/dev/fuse: Permission denied (" + fuseDevOwner() + "; run as root, or give this user access to /dev/fuse)"
+	}
+	if _, lerr := exec.LookPath("fusermount3"); lerr != nil && os.Geteuid() != 0 {
+		if _, lerr := exec.LookPath("fusermount"); lerr != nil {
+			return "fusermount3 not found: install fuse3, or mount as root"
+		}
+	}
+	if line := lastLine(said); line != "" {
+		return dir + ": " + line
+	}
+	return strings.TrimSpace(errText(err))
+}
+
+// fuseDevOwner describes /dev/fuse's mode and owner: "crw------- root:root".
+func fuseDevOwner() string {
+	var st syscall.Stat_t
+	if syscall.Stat("/dev/fuse", &st) != nil {
+		return "it cannot be opened"
+	}
+	owner, group := strconv.Itoa(int(st.Uid)), strconv.Itoa(int(st.Gid))
+	if u, err := user.LookupId(owner); err == nil {
+		owner = u.Username
+	}
+	if g, err := user.LookupGroupId(group); err == nil {
+		group = g.Name
+	}
+	return fmt.Sprintf("it is c%s %s:%s", fs.FileMode(st.Mode & 0o777).String()[1:], owner, group)
+}
+
+// lastLine is the last non-empty line of s, without the path of the
+// program that printed it ("/usr/bin/fusermount3: x" is "fusermount3: x").
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	line := strings.TrimSpace(lines[len(lines)-1])
+	if prog, rest, ok := strings.Cut(line, ": "); ok && strings.HasPrefix(prog, "/") {
+		line = filepath.Base(prog) + ": " + rest
+	}
+	return line
 }
 
 // errText is err's message without the "mount: " its sentinel starts
@@ -368,18 +508,68 @@ func spawnDaemon(r *mountRequest) error {
 	return exitf(code, "%s", msg)
 }
 
-// daemonLogger sends the background server's log to syslog (warnings and
-// errors, everything with -o debug), or nowhere if there is no syslog.
-func daemonLogger(debug bool) *slog.Logger {
-	w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_WARNING, "ufs2")
-	if err != nil {
-		return slog.New(slog.DiscardHandler)
-	}
+// syslogSocket is where syslog(3) listens; a machine without it (many
+// containers) gets a log file instead.
+var syslogSocket = "/dev/log"
+
+// daemonLogger sends the background server's log (warnings and errors,
+// everything with -o debug) to syslog, or, without one, appends it to a
+// log file (logFile). where says which, for the user.
+func daemonLogger(debug bool) (lg *slog.Logger, where string, err error) {
 	lvl := slog.LevelWarn
 	if debug {
 		lvl = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
+	var w io.Writer
+	for _, network := range []string{"unixgram", "unix"} {
+		if sw, err := syslog.Dial(network, syslogSocket, syslog.LOG_DAEMON|syslog.LOG_WARNING, "ufs2"); err == nil {
+			w, where = sw, "syslog"
+			break
+		}
+	}
+	var firstErr error
+	for _, path := range logFiles() {
+		if w != nil {
+			break
+		}
+		f, err := openLog(path)
+		if err != nil {
+			firstErr = cmp.Or(firstErr, err)
+			continue
+		}
+		w, where = f, path
+	}
+	if w == nil {
+		return nil, "", fmt.Errorf("no syslog at %s and no log file: %w", syslogSocket, firstErr)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl})), where, nil
+}
+
+// rootLogFile is root's log file without syslog.
+var rootLogFile = "/var/log/ufs2/mount.log"
+
+// logFiles are the background server's log files when there is no
+// syslog, in the order tried: /var/log/ufs2/mount.log for root, else
+// $XDG_STATE_HOME/ufs2/mount.log (~/.local/state by default); then
+// ufs2-UID/mount.log in the temporary directory.
+func logFiles() []string {
+	var paths []string
+	if os.Geteuid() == 0 {
+		paths = append(paths, rootLogFile)
+	} else if state := os.Getenv("XDG_STATE_HOME"); state != "" {
+		paths = append(paths, filepath.Join(state, "ufs2", "mount.log"))
+	} else if home, err := os.UserHomeDir(); err == nil {
+		paths = append(paths, filepath.Join(home, ".local", "state", "ufs2", "mount.log"))
+	}
+	return append(paths, filepath.Join(os.TempDir(), fmt.Sprintf("ufs2-%d", os.Geteuid()), "mount.log"))
+}
+
+// openLog opens path for appending, making its directory.
+func openLog(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 }
 
 // runDaemon is the background server: it reports on the file descriptor
@@ -399,8 +589,21 @@ func runDaemon(r *mountRequest, fdStr string) error {
 			reported = true
 		}
 	}
-	r.opts.Logger = daemonLogger(r.opts.Debug)
-	err = serve(r, func(_ *mount.Server, note string) { send(0, note) })
+	lg, where, err := daemonLogger(r.opts.Debug)
+	if err != nil {
+		send(1, "mount: "+err.Error())
+		return err
+	}
+	r.opts.Logger = lg
+	err = serve(r, func(_ *mount.Server, note string) {
+		if where != "syslog" {
+			if note != "" {
+				note += "; "
+			}
+			note += "the server logs to " + where + " (no syslog at " + syslogSocket + ")"
+		}
+		send(0, note)
+	})
 	if err != nil && !reported {
 		var ee *exitError
 		if errors.As(err, &ee) {
@@ -408,6 +611,8 @@ func runDaemon(r *mountRequest, fdStr string) error {
 		} else {
 			send(1, err.Error())
 		}
+	} else if err != nil {
+		lg.Error("server ended", "dir", r.dir, "err", err)
 	}
 	return err
 }

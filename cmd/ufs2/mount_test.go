@@ -171,7 +171,7 @@ func TestMountCommand(t *testing.T) {
 	}{
 		{[]string{"mount", img}, 64, "want TARGET MOUNTPOINT"},
 		{[]string{"mount", "-o", "bogus", img, mnt}, 64, `bad mount option: "bogus"`},
-		{[]string{"mount", img, filepath.Join(mnt, "missing")}, 32, "bad mount point"},
+		{[]string{"mount", img, filepath.Join(mnt, "missing")}, 32, "missing: No such file or directory (the mount point must be an existing directory)"},
 		{[]string{"mount", notUFS, mnt}, 32, "not a UFS2 filesystem"},
 		{[]string{"mount", unclean, mnt}, 32, "run ufs2 fsck"},
 		{[]string{"mount", filepath.Join(t.TempDir(), "none.img"), mnt}, 32, "none.img"},
@@ -198,7 +198,7 @@ func TestMountCommand(t *testing.T) {
 	waitReleased(t, unclean)
 
 	// -o force mounts it read-write; it stays marked not clean.
-	if out, err := exec.Command(ufs2, "mount", "-o", "force", unclean, mnt).CombinedOutput(); err != nil || len(out) != 0 {
+	if out, err := exec.Command(ufs2, "mount", "-o", "force", unclean, mnt).CombinedOutput(); err != nil || len(withoutLogNote(string(out))) != 0 {
 		t.Fatalf("forced mount of an unclean filesystem: %v\n%s", err, out)
 	}
 	werr := os.WriteFile(filepath.Join(mnt, "forced"), []byte("written"), 0o644)

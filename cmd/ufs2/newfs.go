@@ -16,6 +16,7 @@ import (
 	"github.com/ufs2/ufs2/internal/blockdev"
 	"github.com/ufs2/ufs2/newfs"
 	"github.com/ufs2/ufs2/ondisk"
+	"github.com/ufs2/ufs2/tools"
 	"github.com/ufs2/ufs2/ufs"
 )
 
@@ -44,7 +45,11 @@ func newfsCommand() *cli.Command {
 		Description: "Builds an empty UFS2 filesystem on TARGET (an image file, a block device or\n" +
 			"PATH@N) with FreeBSD 14's layout and defaults: 32 KiB blocks, 4 KiB fragments,\n" +
 			"soft updates and metadata check-hashes on. Only metadata is written: a new\n" +
-			"image file stays sparse. With -s and a missing file, the file is created.\n\n" +
+			"image file stays sparse. With -s and a missing file, the file is created;\n" +
+			"with --from and no -s, it is made large enough for DIR.\n\n" +
+			"A TARGET that already holds a filesystem (UFS1, UFS2, ext2/3/4, or anything\n" +
+			"blkid -p recognises) is only overwritten with -F, or when the answer to the\n" +
+			"question newfs asks on a terminal is yes, as mke2fs does.\n\n" +
 			"Sizes take FreeBSD's suffixes (k, m, g, t, p: powers of 1024). For -s a bare\n" +
 			"number counts sectors of -S bytes (512 by default), as in FreeBSD: -s 2097152\n" +
 			"and -s 1g are the same size. Soft updates are on by default, as in FreeBSD 14;\n" +
@@ -53,11 +58,14 @@ func newfsCommand() *cli.Command {
 			"mke2fs -d and makefs do: files (sparse ones stay sparse), directories,\n" +
 			"symlinks, hard links, devices, fifos, modes, owners, times and extended\n" +
 			"attributes, exactly as ufs2 put; the root directory takes DIR's mode,\n" +
-			"owner and times. /.snap is made unless -n.",
+			"owner and times. /.snap is made unless -n. A DIR that does not fit (blocks\n" +
+			"or inodes, estimated from the host tree) is refused before anything is\n" +
+			"written.",
 		HideHelp:        true, // -h is FreeBSD's avgfpdir
 		HideHelpCommand: true,
 		Flags: []cli.Flag{
 			boolf("E", "erase (discard) the old contents of the device first"),
+			boolf("F", "make the filesystem even if TARGET already holds one, without asking"),
 			boolf("J", "enable gjournal (sets FS_GJOURNAL)"),
 			str("L", "volume `LABEL` (letters, digits, dashes, underscores)"),
 			boolf("N", "print the layout and write nothing"),
@@ -132,8 +140,22 @@ func runNewfs(c *cli.Context) error {
 	}
 	created := false
 	opts := blockdev.Options{}
+	_, serr := os.Stat(path)
+	missing := errors.Is(serr, fs.ErrNotExist) && part == 0
+	sizedForTree := false // the size was chosen to hold --from DIR
+	if missing && !sizeGiven {
+		if from == "" {
+			return exitf(1, "newfs: %s does not exist; give its size with -s (as -s 10g) to create it, or --from DIR to size it from a tree", target)
+		}
+		size, err := sizeFromTree(p, from)
+		if err != nil {
+			return err
+		}
+		p.Size, sizeGiven, sizedForTree = size, true, true
+		fmt.Fprintf(os.Stderr, "ufs2: newfs: making %s %s, large enough for %s\n", target, humanSize(size), from)
+	}
 	if sizeGiven {
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) && part == 0 {
+		if missing {
 			// Check the parameters before the file exists.
 			if _, err := newfs.Compute(p, p.Size); err != nil {
 				return newfsError(target, err)
@@ -156,6 +178,18 @@ func runNewfs(c *cli.Context) error {
 	if err != nil {
 		cleanup()
 		return newfsError(target, err)
+	}
+	if from != "" && !sizedForTree {
+		if err := checkFromFits(l, target, from); err != nil {
+			cleanup()
+			return err
+		}
+	}
+	if !created && !c.Bool("F") {
+		if err := checkOverwrite(dev, target, path, part); err != nil {
+			cleanup()
+			return err
+		}
 	}
 	if p.Erase {
 		switch {
@@ -206,6 +240,30 @@ func runNewfs(c *cli.Context) error {
 		return exitf(1, "newfs: %s: %v", target, err)
 	}
 	return nil
+}
+
+// checkOverwrite refuses to format over a filesystem dev already holds
+// unless the user, asked on a terminal, says yes (mke2fs's check; -F skips
+// it). blkid -p is asked too about what our own probe does not know.
+func checkOverwrite(dev blockdev.Device, target, path string, part int) error {
+	found, ok := probeFS(dev)
+	switch {
+	case ok:
+	case part == 0:
+		found, ok = blkidProbe(path)
+	default:
+		found, ok = blkidProbeDevice(dev)
+	}
+	if !ok {
+		return nil
+	}
+	if isTerminal(os.Stdin) && isTerminal(os.Stderr) {
+		if askYes(fmt.Sprintf("ufs2 newfs: %s holds %s. Make a new filesystem over it?", target, found)) {
+			return nil
+		}
+		return exitf(1, "newfs: %s left as it was", target)
+	}
+	return exitf(1, "newfs: %s holds %s; give -F to make a new filesystem over it", target, found)
 }
 
 // newfsFrom fills the newly formatted dev from host directory dir through
@@ -442,4 +500,66 @@ func expandNumber(s string) (int64, error) {
 		return 0, fmt.Errorf("%q: too large", s)
 	}
 	return v << shift, nil
+}
+
+// checkFromFits refuses, before anything is written, a filesystem of
+// layout l too small for --from DIR (tools.EstimateTree; the copy may use
+// the minfree reserve, as makefs does).
+func checkFromFits(l *newfs.Layout, target, dir string) error {
+	sb := l.SB
+	u, err := tools.EstimateTree(dir, int64(sb.Bsize), int64(sb.Fsize))
+	if err != nil {
+		return exitf(1, "newfs: --from %s", strings.TrimPrefix(posixText(err), newfs.ErrHost.Error()+": "))
+	}
+	free := int64(sb.Blkstofrags(sb.Cstotal.Nbfree)) + sb.Cstotal.Nffree
+	if u.Frags <= free && u.Inodes <= sb.Cstotal.Nifree {
+		return nil
+	}
+	return exitf(1, "newfs: %s: %s needs about %s and %d inodes; a filesystem of %s holds %s and %d inodes; nothing was written (for a new image, without -s newfs sizes it)",
+		target, dir, humanSize(u.Frags*int64(sb.Fsize)), u.Inodes, humanSize(l.MediaSize), humanSize(free*int64(sb.Fsize)), sb.Cstotal.Nifree)
+}
+
+// sizeFromTree picks the size of a new image for newfs --from DIR without
+// -s: the smallest whole number of MiB, growing by a quarter at a time,
+// whose filesystem holds DIR (tools.EstimateTree) outside the minfree
+// reserve with a tenth to spare, in blocks and in inodes.
+func sizeFromTree(p newfs.Params, dir string) (int64, error) {
+	const mib = 1 << 20
+	var u tools.TreeUsage
+	estimated := int64(0) // fragment size u was estimated for
+	size := int64(32 * mib)
+	for range 200 {
+		l, err := newfs.Compute(p, size)
+		if err != nil {
+			return 0, newfsError(dir, err)
+		}
+		sb := l.SB
+		if int64(sb.Fsize) != estimated {
+			if u, err = tools.EstimateTree(dir, int64(sb.Bsize), int64(sb.Fsize)); err != nil {
+				return 0, exitf(1, "newfs: --from %s", strings.TrimPrefix(posixText(err), newfs.ErrHost.Error()+": "))
+			}
+			estimated = int64(sb.Fsize)
+		}
+		free := int64(sb.Blkstofrags(sb.Cstotal.Nbfree)) + sb.Cstotal.Nffree - sb.Dsize*int64(sb.Minfree)/100
+		if free >= u.Frags+u.Frags/10 && sb.Cstotal.Nifree >= u.Inodes+u.Inodes/10+16 {
+			return size, nil
+		}
+		size = (size + size/4 + mib - 1) / mib * mib
+	}
+	return 0, exitf(1, "newfs: --from %s: found no size that holds it; give one with -s", dir)
+}
+
+// humanSize prints n bytes in the largest binary unit that keeps it at
+// least 1, as "1.5 GiB".
+func humanSize(n int64) string {
+	units := []string{"bytes", "KiB", "MiB", "GiB", "TiB", "PiB"}
+	v, i := float64(n), 0
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return fmt.Sprintf("%.1f %s", v, units[i])
 }

@@ -2,13 +2,17 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ufs2/ufs2/internal/testutil"
+	"github.com/ufs2/ufs2/newfs"
 	"github.com/ufs2/ufs2/ondisk"
 )
 
@@ -89,8 +93,9 @@ func TestNewfsCreates(t *testing.T) {
 		t.Errorf("-n made .snap:\n%s", ls)
 	}
 
-	// Again over the existing image, whole size, soft updates off.
-	if out, code := runCLI(t, "--no-softdep", img); code != 0 {
+	// Again over the existing image (-F: it holds a filesystem), whole
+	// size, soft updates off.
+	if out, code := runCLI(t, "-F", "--no-softdep", img); code != 0 {
 		t.Fatalf("exit %d: %s", code, out)
 	}
 	sb = readSB(t, img)
@@ -200,5 +205,285 @@ func TestParseSizes(t *testing.T) {
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("parseFsSize(%q, %d) = %d, %v; want %d, ok=%v", tc.in, tc.sector, got, err, tc.want, tc.ok)
 		}
+	}
+}
+
+// fsckCleanup checks img with ufs2 fsck -n -f when the test ends.
+func fsckCleanup(t *testing.T, bin, img string) {
+	t.Cleanup(func() {
+		if out, errOut, code := fsckRun(t, bin, "fsck", "-n", "-f", img); code != 0 {
+			t.Errorf("fsck -n -f %s: exit %d\n%s%s", img, code, out, errOut)
+		}
+	})
+}
+
+// TestNewfsExisting: newfs over a target that holds a filesystem (ours,
+// ext4, or a signature only blkid knows) is refused in one line, writing
+// nothing, unless -F is given or the answer on a terminal is yes; a
+// missing image without -s is refused naming -s.
+func TestNewfsExisting(t *testing.T) {
+	bin := ufs2Binary(t)
+	dir := t.TempDir()
+	ufsImg := filepath.Join(dir, "ufs.img")
+	if _, errOut, code := fsckRun(t, bin, "newfs", "-s", "64m", "-L", "vol1", ufsImg); code != 0 {
+		t.Fatalf("newfs: exit %d: %s", code, errOut)
+	}
+	fsckCleanup(t, bin, ufsImg)
+	testutil.RequireTool(t, "mkfs.ext4", "e2fsprogs")
+	extImg := filepath.Join(dir, "ext.img")
+	if err := os.WriteFile(extImg, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(extImg, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mkfs.ext4", "-q", "-L", "home", extImg).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
+	}
+	testutil.RequireTool(t, "mkswap", "util-linux")
+	testutil.RequireTool(t, "blkid", "util-linux")
+	swapImg := filepath.Join(dir, "swap.img")
+	if err := os.WriteFile(swapImg, make([]byte, 8<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mkswap", swapImg).CombinedOutput(); err != nil {
+		t.Fatalf("mkswap: %v\n%s", err, out)
+	}
+	for _, tc := range []struct{ img, want string }{
+		{ufsImg, "ufs2: newfs: " + ufsImg + " holds a UFS2 filesystem (label vol1); give -F to make a new filesystem over it\n"},
+		{extImg, "ufs2: newfs: " + extImg + " holds an ext4 filesystem (label home); give -F to make a new filesystem over it\n"},
+		{swapImg, "ufs2: newfs: " + swapImg + " holds a swap signature (blkid -p); give -F to make a new filesystem over it\n"},
+	} {
+		before, err := os.ReadFile(tc.img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, errOut, code := fsckRun(t, bin, "newfs", tc.img)
+		if code != 1 || errOut != tc.want || out != "" {
+			t.Errorf("newfs %s: exit %d, stdout %q, stderr %q; want exit 1 and %q", filepath.Base(tc.img), code, out, errOut, tc.want)
+		}
+		if after, _ := os.ReadFile(tc.img); !bytes.Equal(before, after) {
+			t.Errorf("the refused newfs changed %s", tc.img)
+		}
+	}
+	// -F makes the filesystem without asking.
+	if _, errOut, code := fsckRun(t, bin, "newfs", "-F", extImg); code != 0 {
+		t.Fatalf("newfs -F over ext4: exit %d: %s", code, errOut)
+	}
+	fsckCleanup(t, bin, extImg)
+	if sb := readSB(t, extImg); sb.Size != 64<<20/4096 {
+		t.Errorf("newfs -F: size %d frags", sb.Size)
+	}
+
+	// On a terminal newfs asks; only yes goes ahead.
+	testutil.RequireTool(t, "script", "bsdutils")
+	for _, tc := range []struct {
+		answer string
+		code   int
+		label  string
+	}{{"n", 1, "vol1"}, {"", 1, "vol1"}, {"y", 0, ""}} {
+		cmd := exec.Command("script", "-qec", bin+" newfs "+ufsImg+" >/dev/null", "/dev/null")
+		cmd.Stdin = strings.NewReader(tc.answer + "\n")
+		out, err := cmd.CombinedOutput()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != tc.code || !strings.Contains(string(out), ufsImg+" holds a UFS2 filesystem (label vol1). Make a new filesystem over it? (y,N)") {
+			t.Errorf("answer %q: exit %d, want %d; terminal showed %q", tc.answer, code, tc.code, out)
+		}
+		if tc.code != 0 && !strings.Contains(string(out), "ufs2: newfs: "+ufsImg+" left as it was") {
+			t.Errorf("answer %q: no refusal on the terminal: %q", tc.answer, out)
+		}
+		if got := readSB(t, ufsImg).VolumeName(); got != tc.label {
+			t.Errorf("answer %q: label now %q, want %q", tc.answer, got, tc.label)
+		}
+	}
+
+	missing := filepath.Join(dir, "missing.img")
+	_, errOut, code := fsckRun(t, bin, "newfs", missing)
+	if want := "ufs2: newfs: " + missing + " does not exist; give its size with -s (as -s 10g) to create it, or --from DIR to size it from a tree\n"; code != 1 || errOut != want {
+		t.Errorf("newfs on a missing image: exit %d, %q; want 1, %q", code, errOut, want)
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("newfs without -s created %s", missing)
+	}
+}
+
+// TestProbeFS: our own probe names UFS1, UFS2 and ext2/3/4 from their
+// superblocks' magic numbers, with label and last mount point.
+func TestProbeFS(t *testing.T) {
+	ext := func(compat, incompat uint32) []byte {
+		b := make([]byte, 4096)
+		sb := b[1024:]
+		binary.LittleEndian.PutUint16(sb[56:], 0xEF53)
+		binary.LittleEndian.PutUint32(sb[92:], compat)
+		binary.LittleEndian.PutUint32(sb[96:], incompat)
+		copy(sb[120:], "data")
+		copy(sb[136:], "/srv")
+		return b
+	}
+	ufs := func(off int, magic uint32) []byte {
+		b := make([]byte, 300<<10)
+		binary.LittleEndian.PutUint32(b[off+1372:], magic)
+		copy(b[off+212:], "/usr")
+		copy(b[off+680:], "usr")
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		img  []byte
+		want string // "" for nothing found
+	}{
+		{"empty", make([]byte, 1<<20), ""},
+		{"short", make([]byte, 100), ""},
+		{"ext2", ext(0, 0), "an ext2 filesystem (label data, last mounted on /srv)"},
+		{"ext3", ext(0x4, 0x2), "an ext3 filesystem (label data, last mounted on /srv)"},
+		{"ext4", ext(0x4, 0x2|0x40|0x200), "an ext4 filesystem (label data, last mounted on /srv)"},
+		{"ufs2", ufs(65536, 0x19540119), "a UFS2 filesystem (label usr, last mounted on /usr)"},
+		{"ufs2-piggy", ufs(262144, 0x19540119), "a UFS2 filesystem (label usr, last mounted on /usr)"},
+		{"ufs1", ufs(8192, 0x011954), "a UFS1 filesystem (label usr, last mounted on /usr)"},
+		{"unfinished-newfs", ufs(65536, 0x19960408), ""},
+	} {
+		f, ok := probeFS(bytes.NewReader(tc.img))
+		got := ""
+		if ok {
+			got = f.String()
+		}
+		if got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestNewfsFromSizes: newfs --from without -s on a missing image makes
+// one just large enough for the tree, and the tree is in it.
+func TestNewfsFromSizes(t *testing.T) {
+	bin := ufs2Binary(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testutil.MakeTree(t, src, testutil.Small())
+	img := filepath.Join(dir, "from.img")
+	_, errOut, code := fsckRun(t, bin, "newfs", "-n", "--from", src, img)
+	if code != 0 || !strings.HasPrefix(errOut, "ufs2: newfs: making "+img+" ") || !strings.HasSuffix(errOut, " MiB, large enough for "+src+"\n") {
+		t.Fatalf("newfs --from: exit %d, stderr %q", code, errOut)
+	}
+	fsckCleanup(t, bin, img)
+	fi, err := os.Stat(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() < 32<<20 || fi.Size()%(1<<20) != 0 {
+		t.Errorf("image size %d: not a whole number of MiB from 32 MiB up", fi.Size())
+	}
+	out := filepath.Join(dir, "out")
+	if _, errOut, code := fsckRun(t, bin, "get", img, "/", out); code != 0 {
+		t.Fatalf("get: exit %d: %s", code, errOut)
+	}
+	testutil.AssertSameTree(t, src, out, testutil.ContentOnly())
+}
+
+// TestNewfsFromTooSmall: --from a tree larger than the filesystem -s asks
+// for is refused before anything is written, with the numbers.
+func TestNewfsFromTooSmall(t *testing.T) {
+	bin := ufs2Binary(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 40<<20)
+	for i := range data {
+		data[i] = byte(i ^ i>>11)
+	}
+	if err := os.WriteFile(filepath.Join(src, "big"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, existing := range []bool{false, true} {
+		img := filepath.Join(dir, fmt.Sprintf("small-%v.img", existing))
+		args := []string{"newfs", "--from", src, "-s", "32m", img}
+		var before []byte
+		if existing {
+			before = bytes.Repeat([]byte("old "), 8<<20)
+			if err := os.WriteFile(img, before, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			args = []string{"newfs", "--from", src, img}
+		}
+		_, errOut, code := fsckRun(t, bin, args...)
+		l, err := newfs.Compute(newfs.DefaultParams(), 32<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		free := (int64(l.SB.Blkstofrags(l.SB.Cstotal.Nbfree)) + l.SB.Cstotal.Nffree) * int64(l.SB.Fsize)
+		want := fmt.Sprintf("ufs2: newfs: %s: %s needs about 40.0 MiB and 2 inodes; a filesystem of 32.0 MiB holds %s and %d inodes; nothing was written (for a new image, without -s newfs sizes it)\n",
+			img, src, humanSize(free), l.SB.Cstotal.Nifree)
+		if code != 1 || errOut != want {
+			t.Errorf("existing %v: exit %d, %q; want 1, %q", existing, code, errOut, want)
+		}
+		got, err := os.ReadFile(img)
+		switch {
+		case existing && !bytes.Equal(got, before):
+			t.Errorf("the refused newfs changed %s", img)
+		case !existing && !errors.Is(err, os.ErrNotExist):
+			t.Errorf("the refused newfs left %s: %v", img, err)
+		}
+	}
+}
+
+// TestNewfsExistingPartition: the check looks inside PATH@N, with our own
+// probe and with blkid (a swap signature in partition 1), and at the
+// partition table of the whole image.
+func TestNewfsExistingPartition(t *testing.T) {
+	testutil.RequireTool(t, "mkswap", "util-linux")
+	testutil.RequireTool(t, "blkid", "util-linux")
+	bin := ufs2Binary(t)
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk.img")
+	const start, size = 1 << 20, 32 << 20
+	disk := make([]byte, 64<<20)
+	e := disk[446:]
+	e[4] = 0x83 // Linux
+	binary.LittleEndian.PutUint32(e[8:], start/512)
+	binary.LittleEndian.PutUint32(e[12:], size/512)
+	disk[510], disk[511] = 0x55, 0xaa
+	swap := filepath.Join(dir, "swap")
+	if err := os.WriteFile(swap, make([]byte, size), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mkswap", swap).CombinedOutput(); err != nil {
+		t.Fatalf("mkswap: %v\n%s", err, out)
+	}
+	sw, err := os.ReadFile(swap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(disk[start:], sw)
+	if err := os.WriteFile(img, disk, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ target, want string }{
+		{img + "@1", "ufs2: newfs: " + img + "@1 holds a swap signature (blkid -p); give -F to make a new filesystem over it\n"},
+		{img, "ufs2: newfs: " + img + " holds a dos partition table (blkid -p); give -F to make a new filesystem over it\n"},
+	} {
+		if _, errOut, code := fsckRun(t, bin, "newfs", tc.target); code != 1 || errOut != tc.want {
+			t.Errorf("newfs %s: exit %d, %q; want 1, %q", filepath.Base(tc.target), code, errOut, tc.want)
+		}
+	}
+	if got, _ := os.ReadFile(img); !bytes.Equal(got, disk) {
+		t.Fatal("a refused newfs changed the image")
+	}
+	if _, errOut, code := fsckRun(t, bin, "newfs", "-F", img+"@1"); code != 0 {
+		t.Fatalf("newfs -F %s@1: %s", img, errOut)
+	}
+	fsckCleanup(t, bin, img+"@1")
+	if _, errOut, code := fsckRun(t, bin, "newfs", img+"@1"); code != 1 || !strings.Contains(errOut, "@1 holds a UFS2 filesystem; give -F") {
+		t.Errorf("newfs over the new UFS2 in partition 1: exit %d, %q", code, errOut)
 	}
 }

@@ -211,14 +211,15 @@ func TestNewfsFromRejects(t *testing.T) {
 			t.Errorf("--from %s left an image", from)
 		}
 	}
-	// Too small: the image made for the run goes again.
+	// Too small: refused before the image is made (TestNewfsFromTooSmall
+	// has the message).
 	big := t.TempDir()
 	if err := os.WriteFile(filepath.Join(big, "f"), bytes.Repeat([]byte{1}, 40<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	img := filepath.Join(dir, "small")
 	out, code := runCLI(t, "--from", big, "-s", "32m", img)
-	if code != 1 || !strings.Contains(out, "No space left on device") {
+	if code != 1 || !strings.Contains(out, "needs about 40.0 MiB") {
 		t.Errorf("40 MiB into 32 MiB: exit %d, %q", code, out)
 	}
 	if _, err := os.Stat(img); err == nil {
@@ -313,34 +314,38 @@ func TestFileVerbs(t *testing.T) {
 	}
 
 	// chmod, symbolic and octal, -R.
-	run(0, "chmod", "-R", "u+x,g-w,o=r", img, "/a")
+	run(0, "chmod", "-R", img, "u+x,g-w,o=r", "/a")
 	for p, want := range map[string]uint16{"/a": 0o754, "/a/b2": 0o754, "/a/b2/c": 0o754, "/a/hard": 0o744} {
 		if st := stat(p); st.Perm() != want {
 			t.Errorf("after chmod -R u+x,g-w,o=r: %s is 0%o, want 0%o", p, st.Perm(), want)
 		}
 	}
-	run(0, "chmod", "4711", img, "/a/hard")
+	run(0, "chmod", img, "4711", "/a/hard")
 	if st := stat("/a/hard"); st.Perm() != 0o4711 {
 		t.Errorf("chmod 4711: 0%o", st.Perm())
 	}
-	run(1, "chmod", "u+q", img, "/a")
+	run(1, "chmod", img, "u+q", "/a")
+	if msg := run(64, "chmod", "0755", img, "/a"); msg != "ufs2: chmod: TARGET comes first: ufs2 chmod TARGET MODE PATH... (0755 is not a file here, "+img+" is)\n" {
+		t.Errorf("chmod in the old order: %q", msg)
+	}
 
 	// chown: numeric, names, -h, -R.
-	run(0, "chown", "-R", "12:34", img, "/a")
+	run(0, "chown", "-R", img, "12:34", "/a")
 	for _, p := range []string{"/a", "/a/b2/c", "/a/s", "/a/hard"} {
 		if st := stat(p); st.UID != 12 || st.GID != 34 {
 			t.Errorf("after chown -R 12:34: %s is %d:%d", p, st.UID, st.GID)
 		}
 	}
-	run(0, "chown", "-h", "root:root", img, "/a/s")
+	run(0, "chown", "-h", img, "root:root", "/a/s")
 	if st := stat("/a/s"); st.UID != 0 || st.GID != 0 {
 		t.Errorf("chown -h root:root: %d:%d", st.UID, st.GID)
 	}
-	run(0, "chown", ":7", img, "/a/x")
+	run(0, "chown", img, ":7", "/a/x")
 	if st := stat("/a/x"); st.UID != 12 || st.GID != 7 {
 		t.Errorf("chown :7: %d:%d", st.UID, st.GID)
 	}
-	run(1, "chown", "no-such-user-anywhere", img, "/a")
+	run(1, "chown", img, "no-such-user-anywhere", "/a")
+	run(64, "chown", "0:0", img, "/a")
 
 	// rm.
 	if msg := run(1, "rm", img, "/a"); !strings.Contains(msg, "/a: Is a directory") {
@@ -354,7 +359,7 @@ func TestFileVerbs(t *testing.T) {
 	run(0, "rm", "-r", img, "/a", "/t")
 	for _, p := range []string{"/a", "/t"} {
 		out := run(1, "ls", img, p)
-		if !strings.Contains(out, "no such file") {
+		if !strings.Contains(out, "No such file") {
 			t.Errorf("ls %s after rm -r: %q", p, out)
 		}
 	}
@@ -372,4 +377,59 @@ func TestFileVerbs(t *testing.T) {
 	if sb := readSB(t, img); sb.Clean != 1 {
 		t.Errorf("fs_clean %d after the verbs, want 1", sb.Clean)
 	}
+}
+
+// TestPutMessages: a put the filesystem has no room for is refused before
+// it writes, saying how much it needs and has; one that fails part-way
+// says what it copied.
+func TestPutMessages(t *testing.T) {
+	bin := buildFsckBinary(t)
+	dir := t.TempDir()
+	img := filepath.Join(dir, "img")
+	if _, stderr, code := fsckRun(t, bin, "newfs", "-s", "32m", img); code != 0 {
+		t.Fatalf("newfs: %s", stderr)
+	}
+	src := filepath.Join(dir, "src")
+	if err := os.MkdirAll(filepath.Join(src, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 40<<20)
+	for i := range data {
+		data[i] = byte(i ^ i>>9)
+	}
+	if err := os.WriteFile(filepath.Join(src, "d", "big"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sb := readSB(t, img)
+	free := (int64(sb.Blkstofrags(sb.Cstotal.Nbfree)) + sb.Cstotal.Nffree) * int64(sb.Fsize)
+	_, stderr, code := fsckRun(t, bin, "put", img, src, "/src")
+	want := fmt.Sprintf("ufs2: put: %s: %s needs about 40.0 MiB and 3 inodes; the filesystem has %.1f MiB and %d inodes free; nothing was copied (make room, or a larger filesystem)\n",
+		img, src, float64(free)/(1<<20), sb.Cstotal.Nifree)
+	if code != 1 || stderr != want {
+		t.Errorf("put of 40 MiB into 32 MiB: exit %d\n%q\nwant\n%q", code, stderr, want)
+	}
+	if out, _, _ := fsckRun(t, bin, "ls", img, "/"); out != ".snap\n" {
+		t.Errorf("the refused put left %q in /", out)
+	}
+
+	// /x/b is a directory in the image and a file on the host: a and the
+	// directory x are copied, b cannot be.
+	host := filepath.Join(dir, "x")
+	if err := os.MkdirAll(host, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"a", "b", "c"} {
+		if err := os.WriteFile(filepath.Join(host, n), []byte("12345"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, stderr, code := fsckRun(t, bin, "mkdir", "-p", img, "/x/b"); code != 0 {
+		t.Fatal(stderr)
+	}
+	_, stderr, code = fsckRun(t, bin, "put", img, host, "/x")
+	want = "ufs2: put: /x/b: Is a directory: cannot replace a directory with a non-directory; copied 1 directory, 1 file (5 bytes) before stopping\n"
+	if code != 1 || stderr != want {
+		t.Errorf("put over a directory: exit %d\n%q\nwant\n%q", code, stderr, want)
+	}
+	fsckImage(t, img)
 }

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+
+	"github.com/ufs2/ufs2/internal/blockdev"
 )
 
 // Sentinel errors.
@@ -254,14 +256,10 @@ func (c *Cache) get(off int64, size int, read bool) (*Buf, error) {
 }
 
 func (c *Cache) readFull(p []byte, off int64) error {
-	n, err := c.dev.ReadAt(p, off)
-	if n == len(p) {
-		return nil
+	if err := blockdev.ReadFull(c.dev, p, off); err != nil {
+		return fmt.Errorf("%w: %w", ErrIO, err)
 	}
-	if err == nil || err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return fmt.Errorf("%w: %w", ErrIO, err)
+	return nil
 }
 
 // Lookup returns the buffer for (off, size) if it is cached and its read

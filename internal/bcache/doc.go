@@ -24,7 +24,8 @@
 //
 // # Hooks
 //
-// Higher layers register a Hooks implementation (SetHooks), as FreeBSD's
+// The engine registers one Hooks value (SetHooks), several chained in
+// order by Chain (copy-on-write before soft updates), as FreeBSD's
 // bioops: before a dirty buffer goes to the device the cache calls
 // CopyOnWrite (snapshots copy the old on-disk contents away), then
 // BeforeWrite, which returns the bytes to write (soft updates may return a
