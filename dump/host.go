@@ -149,7 +149,7 @@ func setHostAttrs(ops hostAttrOps, p string, a *fileAttr, owners bool, warn func
 // writes it in runs of up to fileWriteRun bytes: records contiguous in the
 // file are gathered, a hole ends a run.
 type fileWriter struct {
-	f     *os.File
+	fd    int // a raw descriptor: an *os.File costs an fcntl or two per file
 	p     string
 	buf   []byte
 	off   int64 // file offset of buf[0]
@@ -180,7 +180,11 @@ func (w *fileWriter) flush() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
-	n, err := w.f.WriteAt(w.buf, w.off)
+	n, err := unix.Pwrite(w.fd, w.buf, w.off)
+	n = max(n, 0)
+	if err == nil && n < len(w.buf) {
+		err = unix.EIO
+	}
 	w.bytes += int64(n)
 	w.end = max(w.end, w.off+int64(n))
 	w.buf = w.buf[:0]

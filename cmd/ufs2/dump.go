@@ -35,7 +35,7 @@ func init() {
 	}
 	flags = append(flags,
 		&cli.BoolFlag{Name: "u", Usage: "record the dump in the dumpdates file"},
-		&cli.BoolFlag{Name: "L", Usage: "dump a snapshot of a live filesystem (not supported yet: snapshots are not built)"},
+		&cli.BoolFlag{Name: "L", Usage: "dump a snapshot of a live filesystem (not supported yet: no copy-on-write for a mounted one; see --snapshot)"},
 		&cli.BoolFlag{Name: "a", Usage: "auto-size: write until the output ends (always so: a file has no tape length)"},
 		&cli.StringFlag{Name: "b", Usage: "`KB` per write, 1 to 1000 (default: 10)"},
 		&cli.StringFlag{Name: "D", Usage: "the dumpdates `FILE` (default: /etc/dumpdates)"},
@@ -46,6 +46,7 @@ func init() {
 		&cli.BoolFlag{Name: "W", Usage: "list every filesystem in dumpdates, '>' before those due, and exit"},
 		&cli.BoolFlag{Name: "w", Usage: "list the filesystems due for a dump and exit"},
 		&cli.StringFlag{Name: "z", Usage: "compress the dump with `ALG`: zstd or gzip, optionally with :LEVEL (zstd 1-22, default 3; gzip 1-9, default 6)"},
+		&cli.StringFlag{Name: "snapshot", Usage: "dump the snapshot `NAME` (in /.snap, see ufs2 snapshot) of TARGET: the filesystem as it was when it was taken"},
 		&cli.BoolFlag{Name: "json", Usage: "print a JSON summary on standard output"},
 		&cli.BoolFlag{Name: "help", Usage: "show this help"},
 	)
@@ -174,25 +175,37 @@ func dumpAction(c *cli.Context) error {
 	}
 	target := c.Args().First()
 	if c.Bool("L") {
-		return exitf(dumpXStartup, "dump: -L: live dumps need filesystem snapshots, which ufs2 does not support yet; unmount the filesystem (or mount it read-only) and dump without -L")
+		return exitf(dumpXStartup, "dump: -L: live dumps need snapshots of a mounted filesystem, which ufs2 does not support yet (no copy-on-write); unmount it and dump the image, or take a snapshot of the unmounted image with ufs2 snapshot create and dump it with --snapshot NAME")
 	}
 
-	dev, err := blockdev.Open(target, blockdev.Options{ReadOnly: true, AllowInUse: true})
-	if err != nil {
-		return exitf(dumpXStartup, "dump: Cannot open %s: %v", target, err)
+	snap := c.String("snapshot")
+	var dev blockdev.Device
+	now := time.Now()
+	if snap != "" {
+		// as dump -L dumps the snapshot it takes, dated by it
+		d, when, err := openSnapshotDevice(target, snap)
+		if err != nil {
+			return exitf(dumpXStartup, "dump: %v", err)
+		}
+		dev, now = d, when
+	} else {
+		d, err := blockdev.Open(target, blockdev.Options{ReadOnly: true, AllowInUse: true})
+		if err != nil {
+			return exitf(dumpXStartup, "dump: Cannot open %s: %v", target, err)
+		}
+		dev = d
+		if holder, ok := blockdev.InUse(dev); ok {
+			dumpMsg("WARNING: should use -L when dumping live read-write filesystems!\n")
+			dumpMsg("         (%s)\n", holder)
+		}
 	}
 	defer dev.Close()
-	if holder, ok := blockdev.InUse(dev); ok {
-		dumpMsg("WARNING: should use -L when dumping live read-write filesystems!\n")
-		dumpMsg("         (%s)\n", holder)
-	}
 	// dumpdates names the filesystem as given, as FreeBSD's dump does.
 	name := target
 	if c.Bool("u") && len(name) > dump.DumpFmtLen {
 		return exitf(dumpXStartup, "dump: name '%s' exceeds DUMPFMTLEN (%d) bytes, the width of a dumpdates line; give a shorter path to TARGET (run dump from nearer it)", name, dump.DumpFmtLen)
 	}
 	host, _ := os.Hostname()
-	now := time.Now()
 	opts := dump.Options{Level: level, Date: now.Unix(), HonorLevel: honor, Ntrec: ntrec,
 		Dev: name, Host: host, Msg: func(s string) { dumpMsg("%s", s) }}
 
@@ -230,7 +243,11 @@ func dumpAction(c *cli.Context) error {
 		out = f
 	}
 	if !c.Bool("S") {
-		dumpMsg("Dumping %s to %s\n", name, output)
+		what := name
+		if snap != "" {
+			what = "snapshot " + snap + " of " + name
+		}
+		dumpMsg("Dumping %s to %s\n", what, output)
 	}
 	bw := bufio.NewWriterSize(out, 1<<20)
 	var w io.Writer = bw
@@ -377,4 +394,24 @@ func dumpWhat(c *cli.Context, dumpdates string, onlyDue bool) error {
 	}
 	dump.WhatToDump(c.App.Writer, dates, tab, onlyDue, time.Now())
 	return nil
+}
+
+// openSnapshotDevice opens the frozen image of snapshot snap of the
+// filesystem on target, and says when it was taken.
+func openSnapshotDevice(target, snap string) (blockdev.Device, time.Time, error) {
+	dev, err := openDeviceFor("dump", target, snap)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	sp, ok := dev.(*snapParent)
+	if !ok {
+		dev.Close()
+		return nil, time.Time{}, fmt.Errorf("%s: snapshot %s did not open as a snapshot", target, snap)
+	}
+	s, err := sp.parent.SnapshotByName(snap)
+	if err != nil {
+		dev.Close()
+		return nil, time.Time{}, fmt.Errorf("%s: %w", target, err)
+	}
+	return dev, time.Unix(s.Time, 0), nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -572,7 +573,41 @@ func TestDumpMountedWarns(t *testing.T) {
 		t.Errorf("the dump of a mounted image lists:\n%s", list)
 	}
 	_, e, code = runUFS2(t, dir, nil, "dump", "-0L", "-D", filepath.Join(dir, "dd"), "-f", df+"L", img)
-	if code != 1 || !strings.Contains(e, "snapshots, which ufs2 does not support yet") {
+	if code != 1 || !strings.Contains(e, "snapshots of a mounted filesystem, which ufs2 does not support yet") {
 		t.Errorf("dump -L of a mounted image: exit %d\n%s", code, e)
+	}
+}
+
+// TestDumpSnapshot: dump --snapshot dumps the frozen image of a snapshot
+// (as dump -L dumps the one it takes), dated by the snapshot; restored,
+// it is the tree ufs2 get --snapshot extracts. An unknown name is refused.
+func TestDumpSnapshot(t *testing.T) {
+	src := dumpTree(t)
+	dir, img := newDumpImage(t, src)
+	mustUFS2(t, dir, "snapshot", "create", img, "s1")
+	df := filepath.Join(dir, "snap.dump")
+	_, e, code := runUFS2(t, dir, nil, "dump", "-0", "--snapshot", "s1", "-D", filepath.Join(dir, "dd"), "-f", df, img)
+	if code != 0 || !strings.Contains(e, "  DUMP: Dumping snapshot s1 of "+img) {
+		t.Fatalf("dump --snapshot: exit %d\n%s", code, e)
+	}
+	want := filepath.Join(t.TempDir(), "want")
+	mustUFS2(t, dir, "get", "--snapshot", "s1", img, "/", want)
+	out := t.TempDir()
+	restoreInto(t, out, df, nil)
+	testutil.AssertSameTree(t, want, out, fullCompare)
+	list := mustUFS2(t, dir, "restore", "-tf", df)
+	snaps := mustUFS2(t, dir, "snapshot", "list", "--json", img)
+	var taken []struct {
+		Created time.Time `json:"created"`
+	}
+	if err := json.Unmarshal([]byte(snaps), &taken); err != nil || len(taken) != 1 {
+		t.Fatalf("snapshot list --json: %v\n%s", err, snaps)
+	}
+	if !strings.Contains(list, "Dump   date: "+dump.Ctime(taken[0].Created)+"\n") {
+		t.Errorf("the dump is not dated by the snapshot (%s):\n%.200s", taken[0].Created, list)
+	}
+	_, e, code = runUFS2(t, dir, nil, "dump", "-0", "--snapshot", "nope", "-D", filepath.Join(dir, "dd"), "-f", df+"2", img)
+	if code != 1 || !strings.Contains(e, `has no snapshot "nope"; it has: s1`) {
+		t.Errorf("dump --snapshot nope: exit %d\n%s", code, e)
 	}
 }
