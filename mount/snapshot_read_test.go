@@ -94,12 +94,6 @@ func TestSnapshotRead(t *testing.T) {
 	e.write(0, bytes.Repeat([]byte{0xee}, int(bsize)*2))
 	e.write(e.sb.FragOffset(aBlock), bytes.Repeat([]byte("changed   "), int(bsize)/10+1)[:bsize])
 	checkImage(t, img)
-	if f, err := OpenTarget(img, &Options{}); err == nil {
-		f.Close()
-		t.Error("a read-write mount of a filesystem with a snapshot was allowed")
-	} else if !strings.Contains(err.Error(), "snapshot") || !strings.Contains(err.Error(), "-o ro") {
-		t.Errorf("read-write mount refused with %q, want the snapshots named and -o ro", err)
-	}
 
 	ro, err := blockdev.Open(img, blockdev.Options{ReadOnly: true})
 	if err != nil {
@@ -111,9 +105,6 @@ func TestSnapshotRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer live.Close()
-	if why := ufs.WriteRefusal(ptr(live.Superblock()), ro.Size()); !strings.Contains(why, "snapshot") {
-		t.Errorf("WriteRefusal of a filesystem with a snapshot = %q", why)
-	}
 	s, err := live.SnapshotByName("before")
 	if err != nil {
 		t.Fatal(err)
@@ -166,5 +157,3 @@ func TestSnapshotRead(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -42,6 +42,10 @@ type Host interface {
 	// returns false when it could not look at the inode now (busy); the
 	// call is then repeated at the next RunCallbacks.
 	Unlinked(ino ondisk.Ino) bool
+	// BeforeRound runs before each round, with no lock of soft updates
+	// held: what a round's writes wait for that the write hooks could not
+	// do themselves (snapshots' copies of old contents).
+	BeforeRound()
 }
 
 // Syncer is the device flush (blockdev.Device.Sync).

@@ -13,6 +13,7 @@ import (
 // Round writes every changed cylinder group and every dirty buffer,
 // flushes the device, and frees what became free.
 func (d *Deps) Round() error {
+	d.host.BeforeRound()
 	d.roundMu.Lock()
 	defer d.roundMu.Unlock()
 	_, _, err := d.round()

@@ -134,6 +134,8 @@ func (h *fakeHost) AddPending(sectors int64, inodes int32) {
 	h.pendIno += inodes
 }
 
+func (h *fakeHost) BeforeRound() {}
+
 func (h *fakeHost) Unlinked(ino ondisk.Ino) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -62,6 +62,7 @@ func (d *Deps) waitFor(what string, force bool, left func() int) error {
 // flush). A round begun before the caller's change may not carry it, so
 // the caller looks again and comes back for a round of its own if needed.
 func (d *Deps) shareRound() error {
+	d.host.BeforeRound()
 	if d.roundMu.TryLock() {
 		defer d.roundMu.Unlock()
 		_, _, err := d.round()

@@ -261,6 +261,9 @@ func (fs *FS) cached(addr ondisk.Frag, size int64) bool {
 // copy-on-write of data blocks will have to hook here as well as in the
 // cache's CopyOnWrite.)
 func (fs *FS) writeData(off int64, data []byte) error {
+	if err := fs.cowRange(off, len(data)); err != nil {
+		return err
+	}
 	var done func(error)
 	if fs.sd != nil {
 		done = fs.sd.DataWrite(off, len(data))

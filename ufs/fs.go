@@ -116,9 +116,12 @@ type FS struct {
 	cs []ondisk.Csum
 
 	ro bool
-	// frozen: a snapshot was just taken (snapshot_create.go); without
-	// copy-on-write nothing may write the filesystem any more.
-	frozen   atomic.Bool
+	// frozen: the filesystem holds more snapshots than copy-on-write keeps
+	// (opened with SnapshotAdmin): nothing but deletions may write it.
+	frozen atomic.Bool
+	// cow is the copy-on-write state of the snapshot, nil without one
+	// (snapshot_cow.go).
+	cow      atomic.Pointer[snapCOW]
 	roReason string // why a read-write open became read-only; "" if asked for
 	roFsck   bool   // ... and only because the filesystem needs fsck (Options.Force overrides)
 	maxIno   ondisk.Ino
@@ -207,7 +210,7 @@ func Open(dev blockdev.Device, opts Options) (*FS, error) {
 			fs.roFsck = fsckOnly
 			log.Warn("opening read-only", "dev", dev.Name(), "reason", why)
 		}
-		if !fs.ro && snapshotCount(sb) > 0 {
+		if !fs.ro && snapshotCount(sb) > 1 {
 			fs.frozen.Store(true) // SnapshotAdmin: deletions only
 		}
 	}
@@ -308,10 +311,10 @@ func writeRefusalFor(sb *ondisk.Superblock, devSize int64, snapshotAdmin bool) (
 	if sb.Flags&ondisk.FSGjournal != 0 {
 		other("it uses gjournal (FS_GJOURNAL), which this program does not maintain")
 	}
-	if n := snapshotCount(sb); n > 0 && !snapshotAdmin {
-		// Every write would have to copy the old contents into the
-		// snapshots first; without that they would silently change.
-		other(fmt.Sprintf("it holds %d snapshot(s) (fs_snapinum), which this version cannot keep frozen while writing; mount it read-only, or remove the snapshots on FreeBSD first", n))
+	if n := snapshotCount(sb); n > 1 && !snapshotAdmin {
+		// Every write must copy the old contents into the snapshots
+		// first; this version does that for one.
+		other(fmt.Sprintf("it holds %d snapshots (fs_snapinum), and this version keeps only one frozen while writing; mount it read-only, or remove all but one on FreeBSD first", n))
 	}
 	if sb.Flags&ondisk.FSNeedsFsck != 0 {
 		reasons = append(reasons, "it is marked as needing fsck (FS_NEEDSFSCK); run fsck")

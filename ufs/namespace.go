@@ -386,6 +386,12 @@ func (fs *FS) Unlink(dir ondisk.Ino, name string) error {
 	if name == "." || name == ".." {
 		return fmt.Errorf("%w: %q", ErrIsDir, name)
 	}
+	if ino, err := fs.Lookup(dir, name); err == nil {
+		if st, err := fs.Stat(ino); err == nil && st.Flags&ondisk.SFSnapshot != 0 {
+			// rm of a snapshot deletes it (FreeBSD's ffs_snapremove).
+			return fs.deleteSnapshot(dir, name, ino)
+		}
+	}
 	dp, ip, s, unlock, err := fs.lockEntry(dir, name)
 	if err != nil {
 		return err

@@ -623,7 +623,7 @@ func TestPrepareSuperblockAndWriteRefusal(t *testing.T) {
 			s.Flags |= ondisk.FSDoSoftdep
 		}, 1 << 20, ""},
 		{"truncated", func(*ondisk.Superblock) {}, 1000*1024 - 1, "truncated"},
-		{"snapshots", func(s *ondisk.Superblock) { s.Snapinum[0], s.Snapinum[3] = 5, 9 }, 1 << 20, "2 snapshot(s)"},
+		{"snapshots", func(s *ondisk.Superblock) { s.Snapinum[0], s.Snapinum[3] = 5, 9 }, 1 << 20, "2 snapshots"},
 		{"unknown flag", func(s *ondisk.Superblock) { s.Flags |= 0x40000000 }, 1 << 20, ""},
 	}
 	for _, tc := range tests {

@@ -43,6 +43,9 @@ func (fs *FS) forgetAll(exts []extent) {
 // corruption: it marks the filesystem as needing fsck.
 func (fs *FS) freeNow(ino ondisk.Ino, p ondisk.Frag, size int64) error {
 	fs.forget(p, size)
+	if claimed, err := fs.claimForSnapshot(p, size); err != nil || claimed {
+		return err // the snapshot needs it: now the snapshot's (snapshot_cow.go)
+	}
 	return fs.corrupt(allocErr(fs.alloc.FreeBlock(p, int(size), ino)))
 }
 

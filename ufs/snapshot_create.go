@@ -26,15 +26,16 @@ import (
 //     file and its blocks are free in the copied maps and summaries, so that
 //     the frozen image is a consistent filesystem of its own.
 //
-// Nothing writes the filesystem afterwards until copy-on-write exists: the
-// FS becomes read-only (WriteRefusal refuses filesystems with snapshots).
+// From then on every write copies what the snapshot still needs first
+// (snapshot_cow.go).
 
 // snapGroup is the operator group's id (FreeBSD's /etc/group).
 const snapGroup = 5
 
 // CreateSnapshot takes a snapshot called name in /.snap (made if missing,
 // 0775 root:operator as newfs makes it). The FS must be the only writer of
-// the filesystem; it is read-only afterwards.
+// the filesystem while it runs (an unmounted image); writes go on after it,
+// with copy-on-write.
 func (fs *FS) CreateSnapshot(name string) (Snapshot, error) {
 	if err := fs.writable(); err != nil {
 		return Snapshot{}, err
@@ -62,6 +63,9 @@ func (fs *FS) CreateSnapshot(name string) (Snapshot, error) {
 		// What was allocated leaks (fsck reclaims it); the name goes.
 		fs.log.Error("taking a snapshot failed", "name", name, "err", err)
 		return Snapshot{}, fmt.Errorf("taking snapshot %s: %w", name, err)
+	}
+	if err := fs.loadSnapshot(); err != nil { // copy-on-write from now on
+		return Snapshot{}, err
 	}
 	st, err := fs.Stat(ino)
 	if err != nil {
@@ -340,7 +344,6 @@ func (fs *FS) buildSnapshot(ino ondisk.Ino) error {
 	if err := fs.writeSuperblock(); err != nil {
 		return err
 	}
-	fs.frozen.Store(true) // no copy-on-write yet: nothing may write it now
 	return nil
 }
 
@@ -399,17 +402,30 @@ func (fs *FS) DeleteSnapshot(name string) error {
 	if err != nil {
 		return err
 	}
-	if n := snapshotCount(fs.sb); n > 1 {
-		return fmt.Errorf("%w: the filesystem holds %d snapshots; this version deletes a snapshot only when it is the only one (delete them on FreeBSD)", ErrInvalid, n)
-	}
 	dir, err := fs.Lookup(fs.Root(), ".snap")
 	if err != nil {
 		return fmt.Errorf("/.snap: %w", err)
 	}
+	return fs.deleteSnapshot(dir, s.Name, s.Ino)
+}
+
+// deleteSnapshot is DeleteSnapshot of snapshot ino, named name in
+// directory dir (Unlink of a snapshot file comes here too).
+func (fs *FS) deleteSnapshot(dir ondisk.Ino, name string, ino ondisk.Ino) error {
+	if c := fs.cow.Load(); c != nil {
+		// No copy into a snapshot being deleted: wait for one in
+		// progress, then stop.
+		c.mu.Lock()
+		fs.cow.Store(nil)
+		c.mu.Unlock()
+	}
+	if n := snapshotCount(fs.sb); n > 1 {
+		return fmt.Errorf("%w: the filesystem holds %d snapshots; this version deletes a snapshot only when it is the only one (delete them on FreeBSD)", ErrInvalid, n)
+	}
 	// The list first: a crash after it leaves a flagged file fsck accepts.
 	fs.alloc.Locked(func(sb *ondisk.Superblock, _ []ondisk.Csum) {
 		for i, n := range sb.Snapinum {
-			if n == uint32(s.Ino) {
+			if n == uint32(ino) {
 				sb.Snapinum[i] = 0
 			}
 		}
@@ -417,11 +433,11 @@ func (fs *FS) DeleteSnapshot(name string) error {
 	if err := fs.writeSuperblock(); err != nil {
 		return err
 	}
-	if err := fs.unsnapshot(s.Ino); err != nil {
+	if err := fs.unsnapshot(ino); err != nil {
 		return err
 	}
-	fs.frozen.Store(snapshotCount(fs.sb) > 0)
-	return fs.Unlink(dir, s.Name)
+	fs.frozen.Store(snapshotCount(fs.sb) > 1)
+	return fs.Unlink(dir, name)
 }
 
 // unsnapshot makes snapshot file ino a plain sparse file: every pointer

@@ -11,10 +11,9 @@ import (
 // Reading snapshots (FreeBSD's form, sys/ufs/ffs/ffs_snapshot.c): a
 // snapshot is a regular file flagged SF_SNAPSHOT and listed in
 // fs_snapinum, as large as the filesystem; read through readSnapshot it is
-// the filesystem's image as it was when the snapshot was taken. Writing
-// a filesystem that holds snapshots needs copy-on-write on every path that
-// overwrites or frees a block, which this version does not have yet:
-// WriteRefusal refuses such filesystems read-write.
+// the filesystem's image as it was when the snapshot was taken. Writing a
+// filesystem that holds one keeps it so (snapshot_cow.go); WriteRefusal
+// refuses read-write a filesystem holding more than one.
 
 // Snapshot is one snapshot of the filesystem.
 type Snapshot struct {

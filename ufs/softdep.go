@@ -73,6 +73,8 @@ func (h softdepHost) FreeBlock(p ondisk.Frag, size int, ino ondisk.Ino) error {
 	return h.fs.freeNow(ino, p, int64(size))
 }
 
+func (h softdepHost) BeforeRound() { h.fs.copyQueued() }
+
 func (h softdepHost) FreeInode(ino ondisk.Ino, mode uint16) error {
 	return h.fs.corrupt(allocErr(h.fs.alloc.FreeInode(ino, mode)))
 }

@@ -61,9 +61,13 @@ func (fs *FS) openWrite(opts Options) error {
 	if useSoftdep {
 		fs.sd = softdep.New(fs.sb, fs.cache, fs.dev, softdepHost{fs}, softdep.Options{Logger: fs.log, Interval: opts.SyncInterval})
 		aopts.Pending = pendingHelper{fs.sd}
-		// The cache's write hooks, in their order: copy-on-write
-		// (snapshots, to come) before soft updates' rollbacks.
-		fs.cache.SetHooks(bcache.Chain(fs.sd))
+	}
+	// The cache's write hooks, in their order: the snapshot's
+	// copy-on-write before soft updates' rollbacks.
+	if fs.sd != nil {
+		fs.cache.SetHooks(bcache.Chain(cowHooks{fs: fs}, fs.sd))
+	} else {
+		fs.cache.SetHooks(bcache.Chain(cowHooks{fs: fs}))
 	}
 	a, err := alloc.New(fs.sb, fs.cs, fs.groups, aopts)
 	if err != nil {
@@ -97,6 +101,11 @@ func (fs *FS) openWrite(opts Options) error {
 	sb.Mtime = fs.now().Unix()
 	if err := fs.writeSuperblock(); err != nil {
 		return err
+	}
+	if snapshotCount(sb) == 1 {
+		if err := fs.loadSnapshot(); err != nil {
+			return err
+		}
 	}
 	if fs.sd != nil && opts.SyncInterval >= 0 {
 		fs.sd.Start()

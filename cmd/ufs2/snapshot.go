@@ -22,12 +22,11 @@ func init() {
 		Description: "create takes a snapshot of the filesystem on TARGET as /.snap/NAME,\n" +
 			"in FreeBSD's form (its fsck_ffs and kernel accept it): a frozen copy\n" +
 			"of the filesystem as it is now, which read-only commands read with\n" +
-			"--snapshot NAME. This version has no copy-on-write yet, so a\n" +
-			"filesystem holding a snapshot is read-only here from then on (FreeBSD\n" +
-			"writes it as usual). list prints each snapshot's name, inode, creation\n" +
+			"--snapshot NAME; every later write (offline or through ufs2 mount)\n" +
+			"copies what the snapshot still needs first. This version keeps one\n" +
+			"snapshot per filesystem. list prints each snapshot's name, inode, creation\n" +
 			"time and the blocks it holds; --json as a JSON array. delete removes\n" +
-			"the snapshot and gives back the blocks it held; with none left the\n" +
-			"filesystem is writable here again.",
+			"the snapshot and gives back the blocks it held.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "list: print JSON"},
 		},

@@ -22,6 +22,11 @@ var (
 	// ErrBadRequest: a negative offset, a size out of range, or a buffer
 	// used after its last Release.
 	ErrBadRequest = errors.New("bcache: bad request")
+	// ErrDeferWrite: returned by Hooks.CopyOnWrite, the write is put off,
+	// not failed: the buffer stays dirty and FlushBuf returns nil (a
+	// snapshot's copy of the old contents must be made first, outside the
+	// write).
+	ErrDeferWrite = errors.New("bcache: write deferred")
 )
 
 // MaxBufSize is the largest buffer the cache hands out (MAXBSIZE).
@@ -102,6 +107,7 @@ type Cache struct {
 type Stats struct {
 	Hits, Misses, Evictions, Writes int64
 	KeptDirty                       int64 // writes after which AfterWrite kept the buffer dirty
+	Deferred                        int64 // writes CopyOnWrite put off (ErrDeferWrite)
 	Buffers                         int   // buffers in the map
 	Bytes, DirtyBytes, CleanBytes   int64 // bytes held, dirty, on the LRU
 }
@@ -415,6 +421,12 @@ func (c *Cache) FlushBuf(b *Buf) error {
 	c.mu.Unlock()
 
 	if err := h.CopyOnWrite(b); err != nil {
+		if errors.Is(err, ErrDeferWrite) {
+			c.mu.Lock()
+			c.stats.Deferred++
+			c.mu.Unlock()
+			return nil // stays dirty, for a later flush
+		}
 		return fmt.Errorf("buffer at %d: copy-on-write: %w", b.key.off, err)
 	}
 	out := h.BeforeWrite(b)
