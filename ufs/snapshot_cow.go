@@ -2,6 +2,7 @@ package ufs
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -220,10 +221,15 @@ func (fs *FS) copyQueued() {
 	q := s.queue
 	s.queue = map[ondisk.Frag]bool{}
 	s.qmu.Unlock()
+	if len(q) == 0 {
+		return
+	}
+	blks := make([]ondisk.Frag, 0, len(q))
 	for blk := range q {
-		if err := fs.copyForSnapshot(blk); err != nil {
-			fs.log.Error("snapshot: copying a block before it is overwritten", "blk", blk, "err", err)
-		}
+		blks = append(blks, blk)
+	}
+	if err := fs.copyForSnapshot(blks...); err != nil {
+		fs.log.Error("snapshot: copying blocks before they are overwritten", "blocks", len(blks), "err", err)
 	}
 }
 
@@ -236,42 +242,59 @@ func (fs *FS) cowRange(off int64, n int) error {
 	}
 	sb := fs.sb
 	bsize := int64(sb.Bsize)
+	var blks []ondisk.Frag
 	for at := off - off%bsize; at < off+int64(n); at += bsize {
 		if s.needsCopy(at / bsize) {
-			if err := fs.copyForSnapshot(ondisk.Frag(at / int64(sb.Fsize))); err != nil {
-				return err
-			}
+			blks = append(blks, ondisk.Frag(at/int64(sb.Fsize)))
 		}
 	}
-	return nil
+	if len(blks) == 0 {
+		return nil
+	}
+	return fs.copyForSnapshot(blks...)
 }
 
-// copyForSnapshot gives the snapshot a copy of block blk as the device
-// has it, if it still needs one.
-func (fs *FS) copyForSnapshot(blk ondisk.Frag) error {
+// copyForSnapshot gives the snapshot a copy of each of blks, as the device
+// has them, that it still needs, and makes the copies, the pointers to
+// them and the block count durable together (one flush for a run of
+// blocks).
+func (fs *FS) copyForSnapshot(blks ...ondisk.Frag) error {
 	s := fs.cow.Load()
 	sb := fs.sb
 	bsize := int64(sb.Bsize)
-	lbn := int64(blk) / int64(sb.Frag)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.needsCopy(lbn) {
-		return nil
-	}
+	var lbns []int64
+	var ptrs []ondisk.Frag
 	old := make([]byte, bsize)
-	if err := blockdev.ReadFull(fs.dev, old, sb.FragOffset(blk)); err != nil {
-		return fmt.Errorf("snapshot: reading block %d: %w", blk, err)
+	// A failure part way keeps the copies already made.
+	fail := func(err error) error {
+		if perr := fs.pointSnapshot(s, lbns, ptrs); perr != nil {
+			fs.log.Error("snapshot: recording copies", "err", perr)
+		}
+		return err
 	}
-	q, err := fs.alloc.AllocBlock(s.hint, ondisk.Lbn(lbn), 0, int(bsize), true)
-	if err != nil {
-		return fmt.Errorf("snapshot: no space for a copy of block %d: %w", blk, allocErr(err))
+	for _, blk := range blks {
+		lbn := int64(blk) / int64(sb.Frag)
+		if !s.needsCopy(lbn) || slices.Contains(lbns, lbn) {
+			continue
+		}
+		if err := blockdev.ReadFull(fs.dev, old, sb.FragOffset(blk)); err != nil {
+			return fail(fmt.Errorf("snapshot: reading block %d: %w", blk, err))
+		}
+		q, err := fs.alloc.AllocBlock(s.hint, ondisk.Lbn(lbn), 0, int(bsize), true)
+		if err != nil {
+			return fail(fmt.Errorf("snapshot: no space for a copy of block %d: %w", blk, allocErr(err)))
+		}
+		fs.forget(q, bsize)
+		if _, err := fs.dev.WriteAt(old, sb.FragOffset(q)); err != nil {
+			// The block is allocated and unreferenced: a leak.
+			return fail(fmt.Errorf("snapshot: writing the copy of block %d: %w", blk, err))
+		}
+		s.own(q)
+		lbns, ptrs = append(lbns, lbn), append(ptrs, q)
 	}
-	fs.forget(q, bsize)
-	if _, err := fs.dev.WriteAt(old, sb.FragOffset(q)); err != nil {
-		return fmt.Errorf("snapshot: writing the copy of block %d: %w", blk, err)
-	}
-	s.own(q)
-	return fs.pointSnapshot(s, lbn, q)
+	return fs.pointSnapshot(s, lbns, ptrs)
 }
 
 // claimForSnapshot is ffs_snapblkfree: a block being freed that the
@@ -299,42 +322,65 @@ func (fs *FS) claimForSnapshot(p ondisk.Frag, size int64) (bool, error) {
 		return false, nil
 	}
 	s.own(blk)
-	return true, fs.pointSnapshot(s, lbn, blk)
+	return true, fs.pointSnapshot(s, []int64{lbn}, []ondisk.Frag{blk})
 }
 
-// pointSnapshot stores q as the snapshot's pointer for logical block lbn,
-// counts it in its di_blocks, and flushes both to stable storage.
-// Preconditions: s.mu held.
-func (fs *FS) pointSnapshot(s *snapCOW, lbn int64, q ondisk.Frag) error {
+// pointSnapshot stores ptrs[i] as the snapshot's pointer for logical
+// block lbns[i], counts them in its di_blocks, and flushes the indirect
+// blocks, the inode and the device. Preconditions: s.mu held.
+func (fs *FS) pointSnapshot(s *snapCOW, lbns []int64, ptrs []ondisk.Frag) error {
+	if len(lbns) == 0 {
+		return nil
+	}
 	sb := fs.sb
 	bsize := int64(sb.Bsize)
-	if lbn < ondisk.NDaddr {
-		// Every direct block was copied at creation or free then.
-		return fs.corrupt(corruptf("snapshot inode %d: direct block %d not copied", s.ino, lbn))
+	nindir := int64(sb.Nindir)
+	var touched []*bcache.Buf
+	defer func() {
+		for _, b := range touched {
+			fs.cache.Release(b)
+		}
+	}()
+	for k, lbn := range lbns {
+		if lbn < ondisk.NDaddr {
+			// Every direct block was copied at creation or free then.
+			return fs.corrupt(corruptf("snapshot inode %d: direct block %d not copied", s.ino, lbn))
+		}
+		i := lbn - ondisk.NDaddr
+		ib := s.level1[i/nindir]
+		var b *bcache.Buf
+		for _, t := range touched {
+			if t.Off() == sb.FragOffset(ib) {
+				b = t
+			}
+		}
+		if b == nil {
+			nb, err := fs.cache.Get(sb.FragOffset(ib), int(bsize))
+			if err != nil {
+				return err
+			}
+			b = nb
+			touched = append(touched, b)
+		}
+		b.Lock()
+		ondisk.SetIndirPtr(b.Data(), int(i%nindir), ptrs[k])
+		err := fs.cache.MarkDirty(b)
+		b.Unlock()
+		if err != nil {
+			return err
+		}
 	}
-	i := lbn - ondisk.NDaddr
-	ib := s.level1[i/int64(sb.Nindir)]
-	b, err := fs.cache.Get(sb.FragOffset(ib), int(bsize))
-	if err != nil {
-		return err
-	}
-	b.Lock()
-	ondisk.SetIndirPtr(b.Data(), int(i%int64(sb.Nindir)), q)
-	err = fs.cache.MarkDirty(b)
-	b.Unlock()
-	if err == nil {
-		err = fs.cache.FlushBuf(b)
-	}
-	fs.cache.Release(b)
-	if err != nil {
-		return fmt.Errorf("snapshot: pointer to the copy of block %d: %w", lbn, err)
+	for _, b := range touched {
+		if err := fs.cache.FlushBuf(b); err != nil {
+			return fmt.Errorf("snapshot: pointers to copies: %w", err)
+		}
 	}
 	ip, err := fs.OpenInode(s.ino)
 	if err != nil {
 		return err
 	}
 	ip.mu.Lock()
-	ip.din.Blocks += btodb(bsize)
+	ip.din.Blocks += btodb(bsize) * uint64(len(lbns))
 	err = fs.iupdate(ip, orderDelayed)
 	ip.mu.Unlock()
 	ip.Release()
@@ -350,8 +396,10 @@ func (fs *FS) pointSnapshot(s *snapCOW, lbn int64, q ondisk.Frag) error {
 		}
 	}
 	if err := fs.dev.Sync(); err != nil {
-		return fmt.Errorf("snapshot: syncing a copy: %w", err)
+		return fmt.Errorf("snapshot: syncing copies: %w", err)
 	}
-	s.done(lbn)
+	for _, lbn := range lbns {
+		s.done(lbn)
+	}
 	return nil
 }
