@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -23,6 +24,10 @@ type mountFS struct {
 	noACL bool   // -o noacl: no default ACL inheritance either
 	bsize uint32 // st_blksize: the filesystem block size
 	refs  refs
+	// writes is held shared by every request that changes the
+	// filesystem and exclusively by a snapshot's creation, which holds
+	// writers off as FreeBSD's suspension does (control.go).
+	writes sync.RWMutex
 }
 
 // node is one inode as go-fuse sees it. Its StableAttr carries the inode

@@ -18,6 +18,10 @@ var ErrOption = errors.New("mount: bad mount option")
 // mount with this package's defaults; ParseOptions fills it from a
 // mount(8)-style option list.
 type Options struct {
+	// Target is the image or device mounted, as given (OpenTarget sets
+	// it): the control channel's record names it, so that commands given
+	// the image find the mount.
+	Target string
 	// ReadOnly opens the filesystem read-only and mounts it MS_RDONLY.
 	ReadOnly bool
 	// Force mounts read-write a filesystem that needs fsck (not

@@ -47,6 +47,7 @@ var (
 // anyway (ufs.Options.Force, FreeBSD's mount -f); it stays marked not
 // clean, and the engine logs a warning.
 func OpenTarget(target string, o *Options) (*ufs.FS, error) {
+	o.Target = target
 	dev, err := blockdev.Open(target, blockdev.Options{ReadOnly: o.ReadOnly})
 	if err != nil {
 		return nil, err
@@ -86,6 +87,7 @@ type Server struct {
 
 	once     sync.Once
 	closeErr error
+	ctl      *control // the control channel (control.go); nil if it could not start
 
 	// The syncer writes everything dirty every syncdelay (FreeBSD's
 	// syncer); closing stopSync stops it, syncDone says it stopped.
@@ -201,6 +203,9 @@ func Mount(dir string, eng Engine, o Options) (*Server, error) {
 		return nil, fmt.Errorf("%w: %s: %w", ErrMount, dir, err)
 	}
 	s := &Server{srv: srv, m: m, dir: dir, log: lg, ro: o.ReadOnly, stopSync: make(chan struct{}), syncDone: make(chan struct{})}
+	if s.ctl, err = startControl(m, dir, o.Target); err != nil {
+		lg.Warn("no control channel: commands given this mount point cannot reach it", "err", err)
+	}
 	go s.syncer(o.syncDelay())
 	if o.ReadAheadKB >= 0 {
 		kb := o.ReadAheadKB
@@ -239,6 +244,9 @@ func (s *Server) Dir() string { return s.dir }
 func (s *Server) Wait() error {
 	s.srv.Wait()
 	s.once.Do(func() {
+		if s.ctl != nil {
+			s.ctl.stop()
+		}
 		close(s.stopSync)
 		<-s.syncDone
 		s.m.dropRefs()

@@ -106,6 +106,7 @@ var (
 )
 
 func (f *fileHandle) Release(ctx context.Context) syscall.Errno {
+	defer f.n.m.writeOp()()
 	f.once.Do(func() { f.n.m.unref(f.n.ino()) })
 	return 0
 }
@@ -259,6 +260,7 @@ func (n *node) created(ctx context.Context, op string, ino ondisk.Ino, out *fuse
 }
 
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	defer n.m.writeOp()()
 	if n.m.weng == nil {
 		return nil, nil, 0, syscall.EROFS
 	}
@@ -291,6 +293,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	defer n.m.writeOp()()
 	if n.m.weng == nil {
 		return nil, syscall.EROFS
 	}
@@ -317,6 +320,7 @@ func freeBSDMakedevFromLinux(dev uint32) uint64 {
 }
 
 func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	defer n.m.writeOp()()
 	if n.m.weng == nil {
 		return nil, syscall.EROFS
 	}
@@ -346,6 +350,7 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 }
 
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	defer n.m.writeOp()()
 	if n.m.weng == nil {
 		return nil, syscall.EROFS
 	}
@@ -361,6 +366,7 @@ func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.Entry
 }
 
 func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	defer n.m.writeOp()()
 	if n.m.weng == nil {
 		return nil, syscall.EROFS
 	}
@@ -372,6 +378,7 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 }
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	defer n.m.writeOp()()
 	if n.m.weng == nil {
 		return syscall.EROFS
 	}
@@ -379,6 +386,7 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 }
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	defer n.m.writeOp()()
 	if n.m.weng == nil {
 		return syscall.EROFS
 	}
@@ -386,6 +394,7 @@ func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 }
 
 func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
+	defer n.m.writeOp()()
 	if n.m.weng == nil {
 		return 0, syscall.EROFS
 	}
@@ -402,6 +411,7 @@ func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int6
 // Allocate is fallocate(2): mode 0 and FALLOC_FL_KEEP_SIZE allocate; UFS
 // cannot punch holes or collapse ranges.
 func (n *node) Allocate(ctx context.Context, f fs.FileHandle, off uint64, size uint64, mode uint32) syscall.Errno {
+	defer n.m.writeOp()()
 	if n.m.weng == nil {
 		return syscall.EROFS
 	}
@@ -442,6 +452,7 @@ func (n *node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall
 // Rename is rename(2) and renameat2(2) with RENAME_NOREPLACE and
 // RENAME_EXCHANGE; RENAME_WHITEOUT has no meaning here.
 func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	defer n.m.writeOp()()
 	if n.m.weng == nil {
 		return syscall.EROFS
 	}
@@ -457,6 +468,7 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 // the caller's permissions (default_permissions) and clears setuid and
 // setgid bits itself where POSIX asks.
 func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	defer n.m.writeOp()()
 	if n.m.weng == nil {
 		return syscall.EROFS
 	}
@@ -538,6 +550,7 @@ func (n *node) setACL(ino ondisk.Ino, x xattrName, data []byte, xf ufs.XattrFlag
 // is converted to FreeBSD's form and its owner, group (or mask) and other
 // permissions become the mode's, as ufs_setacl does.
 func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	defer n.m.writeOp()()
 	if n.m.weng == nil {
 		return syscall.EROFS
 	}
@@ -556,6 +569,7 @@ func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 }
 
 func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	defer n.m.writeOp()()
 	if n.m.weng == nil {
 		return syscall.EROFS
 	}
@@ -564,4 +578,11 @@ func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 		return syscall.ENODATA
 	}
 	return n.m.errno("removexattr", uint64(n.ino()), n.m.weng.RemoveXattr(n.ino(), x.ns, x.name))
+}
+
+// writeOp holds off a snapshot's creation for the length of a request that
+// changes the filesystem; it returns the release.
+func (m *mountFS) writeOp() func() {
+	m.writes.RLock()
+	return m.writes.RUnlock
 }

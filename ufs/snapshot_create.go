@@ -41,10 +41,10 @@ func (fs *FS) CreateSnapshot(name string) (Snapshot, error) {
 		return Snapshot{}, err
 	}
 	if n := snapshotCount(fs.sb); n > 0 {
-		return Snapshot{}, fmt.Errorf("%w: the filesystem already holds %d snapshot(s); this version takes a snapshot only of a filesystem without any", ErrInvalid, n)
+		return Snapshot{}, plainError(ErrInvalid, fmt.Sprintf("the filesystem already holds %d snapshot(s); this version keeps one per filesystem: delete it first (ufs2 snapshot delete)", n))
 	}
 	if name == "" || name == "." || name == ".." || len(name) > ondisk.MaxNameLen || slices.Contains([]byte(name), '/') {
-		return Snapshot{}, fmt.Errorf("%w: snapshot name %q: give a plain file name", ErrInvalid, name)
+		return Snapshot{}, plainError(ErrInvalid, fmt.Sprintf("snapshot name %q: give a plain file name", name))
 	}
 	dir, err := fs.Lookup(fs.Root(), ".snap")
 	if err != nil {
@@ -507,3 +507,15 @@ func (fs *FS) unsnapshot(ino ondisk.Ino) error {
 	fs.stamp().setC(&ip.din)
 	return fs.iupdate(ip, orderDelayed)
 }
+
+// plainError is an error that reads as msg alone and still is sentinel to
+// errors.Is (a message for people, without the package's words).
+func plainError(sentinel error, msg string) error { return plainErr{msg, sentinel} }
+
+type plainErr struct {
+	msg string
+	err error
+}
+
+func (e plainErr) Error() string { return e.msg }
+func (e plainErr) Unwrap() error { return e.err }

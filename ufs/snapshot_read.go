@@ -21,6 +21,8 @@ type Snapshot struct {
 	Name string // its name in /.snap, "" if it has none there
 	Size int64  // bytes: the filesystem's size when it was taken
 	Time int64  // its birth time, Unix seconds
+	// Blocks is the snapshot file's di_blocks (512-byte sectors).
+	Blocks uint64
 }
 
 // Snapshots lists the snapshots fs_snapinum names, with their names in
@@ -48,7 +50,7 @@ func (fs *FS) Snapshots() ([]Snapshot, error) {
 		if st.Flags&ondisk.SFSnapshot == 0 {
 			return nil, fs.corrupt(corruptf("fs_snapinum lists inode %d, which is not a snapshot (flags 0x%x)", ino, st.Flags))
 		}
-		out = append(out, Snapshot{Ino: ino, Name: names[ino], Size: int64(st.Size), Time: st.Birthtime.Unix()})
+		out = append(out, Snapshot{Ino: ino, Name: names[ino], Size: int64(st.Size), Time: st.Birthtime.Unix(), Blocks: st.Blocks})
 	}
 	return out, nil
 }
@@ -68,9 +70,9 @@ func (fs *FS) SnapshotByName(name string) (Snapshot, error) {
 		have = append(have, s.Name)
 	}
 	if len(have) == 0 {
-		return Snapshot{}, fmt.Errorf("%w: no snapshot %q: the filesystem has no snapshots", ErrNotFound, name)
+		return Snapshot{}, plainError(ErrNotFound, fmt.Sprintf("no snapshot %q: the filesystem has no snapshots", name))
 	}
-	return Snapshot{}, fmt.Errorf("%w: no snapshot %q (there are: %s)", ErrNotFound, name, strings.Join(have, ", "))
+	return Snapshot{}, plainError(ErrNotFound, fmt.Sprintf("no snapshot %q (there are: %s)", name, strings.Join(have, ", ")))
 }
 
 // SnapshotDevice returns snapshot s as a read-only device: the frozen

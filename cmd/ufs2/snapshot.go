@@ -11,15 +11,19 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ufs2/ufs2/internal/blockdev"
+	"github.com/ufs2/ufs2/mount"
 	"github.com/ufs2/ufs2/ufs"
 )
 
 func init() {
 	register(withDoc(&cli.Command{
 		Name:      "snapshot",
-		Usage:     "take and list snapshots of an unmounted UFS2 filesystem (FreeBSD mksnap_ffs)",
+		Usage:     "take, list and delete snapshots of a UFS2 filesystem (FreeBSD mksnap_ffs)",
 		ArgsUsage: "create TARGET NAME | list [--json] TARGET | delete TARGET NAME",
-		Description: "create takes a snapshot of the filesystem on TARGET as /.snap/NAME,\n" +
+		Description: "TARGET is an image or device, or a mount point of ufs2 mount (or an\n" +
+			"image a live mount holds): then the request goes through the mount's\n" +
+			"control channel, which holds writers off while the snapshot is taken.\n" +
+			"create takes a snapshot of the filesystem on TARGET as /.snap/NAME,\n" +
 			"in FreeBSD's form (its fsck_ffs and kernel accept it): a frozen copy\n" +
 			"of the filesystem as it is now, which read-only commands read with\n" +
 			"--snapshot NAME; every later write (offline or through ufs2 mount)\n" +
@@ -35,6 +39,7 @@ func init() {
 		Examples: []example{
 			{"ufs2 snapshot create disk.img before-upgrade", "Freeze the filesystem on disk.img as /.snap/before-upgrade."},
 			{"ufs2 snapshot list disk.img", "List the snapshots on disk.img."},
+			{"ufs2 snapshot create /mnt/disk nightly", "Take a snapshot of the live filesystem mounted on /mnt/disk."},
 			{"ufs2 ls --snapshot before-upgrade disk.img /etc", "Read /etc as it was when the snapshot was taken."},
 			{"ufs2 snapshot delete disk.img before-upgrade", "Remove the snapshot and free what it held."},
 		},
@@ -82,6 +87,14 @@ func snapshotAction(c *cli.Context) error {
 }
 
 func snapshotCreate(target, name string) error {
+	if rec, ok := mount.FindMount(target); ok {
+		var s ufs.Snapshot
+		if err := mount.Call(rec, "snapshot.create", mount.SnapshotArgs{Name: name}, &s); err != nil {
+			return exitf(1, "snapshot create: %s: %v", target, controlErr(err))
+		}
+		fmt.Printf("%s: snapshot %s taken through the mount on %s (inode %d)\n", target, s.Name, rec.MountPoint, s.Ino)
+		return nil
+	}
 	fsys, err := openFSReadWrite("snapshot create", target)
 	if err != nil {
 		return err
@@ -112,22 +125,34 @@ type snapshotInfo struct {
 }
 
 func snapshotList(target string, asJSON bool) error {
-	fsys, err := openFSReadOnly("snapshot list", target)
-	if err != nil {
-		return err
-	}
-	defer fsys.Close()
-	snaps, err := fsys.Snapshots()
-	if err != nil {
-		return exitf(1, "snapshot list: %s: %v", target, err)
+	var snaps []ufs.Snapshot
+	var blocks func(ufs.Snapshot) (uint64, error)
+	if rec, ok := mount.FindMount(target); ok {
+		if err := mount.Call(rec, "snapshot.list", nil, &snaps); err != nil {
+			return exitf(1, "snapshot list: %s: %v", target, controlErr(err))
+		}
+		blocks = func(s ufs.Snapshot) (uint64, error) { return s.Blocks, nil }
+	} else {
+		fsys, err := openFSReadOnly("snapshot list", target)
+		if err != nil {
+			return err
+		}
+		defer fsys.Close()
+		if snaps, err = fsys.Snapshots(); err != nil {
+			return exitf(1, "snapshot list: %s: %v", target, err)
+		}
+		blocks = func(s ufs.Snapshot) (uint64, error) {
+			st, err := fsys.Stat(s.Ino)
+			return st.Blocks, err
+		}
 	}
 	out := []snapshotInfo{}
 	for _, s := range snaps {
-		st, err := fsys.Stat(s.Ino)
+		n, err := blocks(s)
 		if err != nil {
 			return exitf(1, "snapshot list: %s: %v", target, err)
 		}
-		out = append(out, snapshotInfo{Name: s.Name, Ino: uint32(s.Ino), Created: time.Unix(s.Time, 0).UTC().Format(time.RFC3339), Blocks: st.Blocks})
+		out = append(out, snapshotInfo{Name: s.Name, Ino: uint32(s.Ino), Created: time.Unix(s.Time, 0).UTC().Format(time.RFC3339), Blocks: n})
 	}
 	if asJSON {
 		enc := json.NewEncoder(os.Stdout)
@@ -201,6 +226,13 @@ func openFSFor(cmd, target, snap string) (*ufs.FS, error) {
 }
 
 func snapshotDelete(target, name string) error {
+	if rec, ok := mount.FindMount(target); ok {
+		if err := mount.Call(rec, "snapshot.delete", mount.SnapshotArgs{Name: name}, nil); err != nil {
+			return exitf(1, "snapshot delete: %s: %v", target, controlErr(err))
+		}
+		fmt.Printf("%s: snapshot %s deleted through the mount on %s\n", target, name, rec.MountPoint)
+		return nil
+	}
 	dev, err := blockdev.Open(target, blockdev.Options{})
 	if err != nil {
 		if errors.Is(err, blockdev.ErrMounted) {
@@ -230,4 +262,9 @@ func snapshotDelete(target, name string) error {
 	}
 	fmt.Printf("%s: snapshot %s deleted\n", target, name)
 	return nil
+}
+
+// controlErr is a control-channel error without the package prefix.
+func controlErr(err error) string {
+	return strings.TrimPrefix(err.Error(), mount.ErrControl.Error()+": ")
 }
