@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ufs2/ufs2/internal/blockdev"
 	"github.com/ufs2/ufs2/ufs"
 )
 
@@ -189,6 +190,16 @@ func (c *control) handle(conn *net.UnixConn) {
 	}
 }
 
+// MaxRead bounds one snapshot.read.
+const MaxRead = 4 << 20
+
+// ReadArgs asks for Len bytes at Off of the frozen image of snapshot Name.
+type ReadArgs struct {
+	Name string `json:"name"`
+	Off  int64  `json:"off"`
+	Len  int    `json:"len"`
+}
+
 // SnapshotArgs names a snapshot.
 type SnapshotArgs struct {
 	Name string `json:"name"`
@@ -206,6 +217,27 @@ func (c *control) do(req Request) (any, error) {
 			return nil, errors.New("this mount's engine has no snapshots")
 		}
 		return fsys.Snapshots()
+	case "snapshot.read":
+		var a ReadArgs
+		if err := json.Unmarshal(req.Args, &a); err != nil || a.Name == "" || a.Len < 0 || a.Len > MaxRead {
+			return nil, fmt.Errorf("give the snapshot's name and at most %d bytes to read", MaxRead)
+		}
+		fsys, ok := m.eng.(*ufs.FS)
+		if !ok {
+			return nil, errors.New("this mount's engine has no snapshots")
+		}
+		s, err := fsys.SnapshotByName(a.Name)
+		if err != nil {
+			return nil, err
+		}
+		// Read through the engine, under the snapshot's lock: a copy
+		// made meanwhile is either seen or not yet needed.
+		buf := make([]byte, a.Len)
+		n, err := fsys.ReadAt(s.Ino, buf, a.Off)
+		if err != nil && n < len(buf) {
+			return nil, err
+		}
+		return buf[:n], nil
 	case "snapshot.create", "snapshot.delete":
 		var a SnapshotArgs
 		if err := json.Unmarshal(req.Args, &a); err != nil || a.Name == "" {
@@ -284,4 +316,95 @@ func Call(rec MountRecord, op string, args, out any) error {
 		return json.Unmarshal(r.Result, out)
 	}
 	return nil
+}
+
+// Client is a connection to a mount's control channel for many requests.
+type Client struct {
+	rec  MountRecord
+	mu   sync.Mutex
+	conn net.Conn
+	enc  *json.Encoder
+	dec  *json.Decoder
+}
+
+// Dial connects to the control channel of the mount of rec.
+func Dial(rec MountRecord) (*Client, error) {
+	conn, err := net.Dial("unix", rec.Socket)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the mount of %s: %w", ErrControl, rec.MountPoint, err)
+	}
+	return &Client{rec: rec, conn: conn, enc: json.NewEncoder(conn), dec: json.NewDecoder(bufio.NewReader(conn))}, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// Call sends one request and decodes its result into out (nil: ignored).
+func (c *Client) Call(op string, args, out any) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	req := Request{Version: ControlVersion, Op: op}
+	if args != nil {
+		var err error
+		if req.Args, err = json.Marshal(args); err != nil {
+			return err
+		}
+	}
+	if err := c.enc.Encode(req); err != nil {
+		return fmt.Errorf("%w: %w", ErrControl, err)
+	}
+	var r Reply
+	if err := c.dec.Decode(&r); err != nil {
+		return fmt.Errorf("%w: reading the reply of the mount of %s: %w", ErrControl, c.rec.MountPoint, err)
+	}
+	if !r.OK {
+		return fmt.Errorf("%w: %s", ErrControl, r.Error)
+	}
+	if out != nil && len(r.Result) > 0 {
+		return json.Unmarshal(r.Result, out)
+	}
+	return nil
+}
+
+// SnapshotDevice is the frozen image of snapshot name of a live mount,
+// read through its control channel, as a read-only device (dump -L).
+func (c *Client) SnapshotDevice(name string, size int64) blockdev.Device {
+	return &remoteSnap{c: c, name: name, size: size}
+}
+
+type remoteSnap struct {
+	c    *Client
+	name string
+	size int64
+}
+
+func (d *remoteSnap) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off+int64(len(p)) > d.size {
+		return 0, fmt.Errorf("%w: %d bytes at %d of a %d-byte snapshot", blockdev.ErrOutOfRange, len(p), off, d.size)
+	}
+	done := 0
+	for done < len(p) {
+		n := min(len(p)-done, MaxRead)
+		var b []byte
+		if err := d.c.Call("snapshot.read", ReadArgs{Name: d.name, Off: off + int64(done), Len: n}, &b); err != nil {
+			return done, err
+		}
+		copy(p[done:], b)
+		if len(b) < n {
+			return done + len(b), fmt.Errorf("%w: short read of the snapshot at %d", ErrControl, off+int64(done+len(b)))
+		}
+		done += n
+	}
+	return done, nil
+}
+
+func (d *remoteSnap) WriteAt([]byte, int64) (int, error) {
+	return 0, fmt.Errorf("%w: snapshot %s through the mount", blockdev.ErrReadOnly, d.name)
+}
+func (d *remoteSnap) Size() int64    { return d.size }
+func (d *remoteSnap) Sync() error    { return nil }
+func (d *remoteSnap) Close() error   { return nil }
+func (d *remoteSnap) ReadOnly() bool { return true }
+func (d *remoteSnap) Name() string {
+	return fmt.Sprintf("snapshot %s of %s", d.name, d.c.rec.MountPoint)
 }

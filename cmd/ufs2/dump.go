@@ -20,6 +20,8 @@ import (
 
 	"github.com/ufs2/ufs2/dump"
 	"github.com/ufs2/ufs2/internal/blockdev"
+	"github.com/ufs2/ufs2/mount"
+	"github.com/ufs2/ufs2/ufs"
 )
 
 // dump's exit statuses (sbin/dump/dump.h).
@@ -35,7 +37,7 @@ func init() {
 	}
 	flags = append(flags,
 		&cli.BoolFlag{Name: "u", Usage: "record the dump in the dumpdates file"},
-		&cli.BoolFlag{Name: "L", Usage: "dump a snapshot of a live filesystem (not supported yet: no copy-on-write for a mounted one; see --snapshot)"},
+		&cli.BoolFlag{Name: "L", Usage: "live dump: TARGET a ufs2 mount (its mount point or the image it holds); dump a snapshot taken through the mount (/.snap/dump_snapshot), deleted after"},
 		&cli.BoolFlag{Name: "a", Usage: "auto-size: write until the output ends (always so: a file has no tape length)"},
 		&cli.StringFlag{Name: "b", Usage: "`KB` per write, 1 to 1000 (default: 10)"},
 		&cli.StringFlag{Name: "D", Usage: "the dumpdates `FILE` (default: /etc/dumpdates)"},
@@ -73,7 +75,7 @@ func init() {
 			{"ufs2 dump -0 -z zstd -f - disk.img | ssh backup 'cat > disk.dump.zst'", "A compressed dump sent to another host."},
 			{"ufs2 dump -W -D dumpdates", "When each filesystem was last dumped."},
 		},
-		Exit:    "0 on success, 1 when nothing could be dumped (a bad TARGET, output or dumpdates file, or -L), 3 when the dump stopped part way, 64 for a bad command line.",
+		Exit:    "0 on success, 1 when nothing could be dumped (a bad TARGET, output or dumpdates file, or a snapshot -L could not take), 3 when the dump stopped part way, 64 for a bad command line.",
 		SeeAlso: []string{"ufs2-restore(8)", "dump(8)", "restore(8)"},
 	}))
 }
@@ -174,14 +176,31 @@ func dumpAction(c *cli.Context) error {
 		return exitf(exitUsage, "dump: --json prints on standard output, where -f - writes the dump; write the dump to a file")
 	}
 	target := c.Args().First()
-	if c.Bool("L") {
-		return exitf(dumpXStartup, "dump: -L: live dumps need snapshots of a mounted filesystem, which ufs2 does not support yet (no copy-on-write); unmount it and dump the image, or take a snapshot of the unmounted image with ufs2 snapshot create and dump it with --snapshot NAME")
-	}
-
 	snap := c.String("snapshot")
 	var dev blockdev.Device
 	now := time.Now()
-	if snap != "" {
+	live := false
+	if c.Bool("L") {
+		if snap != "" {
+			return exitf(exitUsage, "dump: -L takes its own snapshot; drop --snapshot")
+		}
+		rec, ok := mount.FindMount(target)
+		if !ok {
+			// FreeBSD's dump: -L of a filesystem not mounted read-write
+			// is ignored with a warning.
+			dumpMsg("WARNING: Cannot use -L on an unmounted filesystem.\n")
+		} else {
+			d, when, cleanup, err := liveSnapshot(rec)
+			if err != nil {
+				return exitf(dumpXStartup, "dump: -L: %s: %v", target, err)
+			}
+			defer cleanup()
+			dev, now, live, snap = d, when, true, liveSnapName
+		}
+	}
+	if live {
+		// dev is the snapshot taken through the mount.
+	} else if snap != "" {
 		// as dump -L dumps the snapshot it takes, dated by it
 		d, when, err := openSnapshotDevice(target, snap)
 		if err != nil {
@@ -394,6 +413,32 @@ func dumpWhat(c *cli.Context, dumpdates string, onlyDue bool) error {
 	}
 	dump.WhatToDump(c.App.Writer, dates, tab, onlyDue, time.Now())
 	return nil
+}
+
+// liveSnapName is the snapshot dump -L takes, as FreeBSD's dump names it.
+const liveSnapName = "dump_snapshot"
+
+// liveSnapshot takes snapshot dump_snapshot of the live mount of rec and
+// returns its frozen image, read through the mount, and a cleanup that
+// deletes it.
+func liveSnapshot(rec mount.MountRecord) (blockdev.Device, time.Time, func(), error) {
+	cl, err := mount.Dial(rec)
+	if err != nil {
+		return nil, time.Time{}, nil, errors.New(controlErr(err))
+	}
+	var s ufs.Snapshot
+	if err := cl.Call("snapshot.create", mount.SnapshotArgs{Name: liveSnapName}, &s); err != nil {
+		cl.Close()
+		return nil, time.Time{}, nil, errors.New(controlErr(err))
+	}
+	dumpMsg("snapshot %s taken through the mount on %s\n", liveSnapName, rec.MountPoint)
+	cleanup := func() {
+		if err := cl.Call("snapshot.delete", mount.SnapshotArgs{Name: liveSnapName}, nil); err != nil {
+			dumpMsg("WARNING: could not delete snapshot %s: %s; delete it with ufs2 snapshot delete %s %s\n", liveSnapName, controlErr(err), rec.MountPoint, liveSnapName)
+		}
+		cl.Close()
+	}
+	return cl.SnapshotDevice(liveSnapName, s.Size), time.Unix(s.Time, 0), cleanup, nil
 }
 
 // openSnapshotDevice opens the frozen image of snapshot snap of the

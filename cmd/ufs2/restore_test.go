@@ -275,7 +275,6 @@ func TestDumpRestoreUsage(t *testing.T) {
 		{[]string{"dump", "-0", "-T", "yesterday", "-f", out, img}, 64, "ctime's format"},
 		{[]string{"dump", "-0", img}, 64, "no output"},
 		{[]string{"dump", "-0", "-f", out}, 64, "exactly one TARGET"},
-		{[]string{"dump", "-0L", "-D", filepath.Join(dir, "dd"), "-f", out, img}, 1, "snapshots of a mounted filesystem, which ufs2 does not support yet"},
 		{[]string{"dump", "-0", "-D", filepath.Join(dir, "dd"), "-f", out, filepath.Join(dir, "missing.img")}, 1, "Cannot open"},
 		{[]string{"restore", "-f", out}, 64, "none of C, i, R, r, t or x options specified"},
 		{[]string{"restore", "-r", "-t", "-f", out}, 64, "mutually exclusive"},
