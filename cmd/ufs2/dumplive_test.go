@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/ufs2/ufs2/internal/testutil"
 )
@@ -19,8 +24,12 @@ import (
 func TestDumpLive(t *testing.T) {
 	testutil.RequireTool(t, "fusermount3", "fuse3")
 	bin, _ := buildUFS2(t)
-	src, img := makeMountImage(t)
+	src, _ := makeMountImage(t)
 	dir := t.TempDir()
+	img := filepath.Join(dir, "live.img") // room for the writer below
+	if out, err := exec.Command(bin, "newfs", "-s", "96m", "--from", src, img).CombinedOutput(); err != nil {
+		t.Fatalf("newfs --from: %v\n%s", err, out)
+	}
 	run := func(args ...string) string {
 		t.Helper()
 		out, err := exec.Command(bin, args...).CombinedOutput()
@@ -39,8 +48,32 @@ func TestDumpLive(t *testing.T) {
 			waitReleased(t, img)
 		}
 	})
+	// A writer runs through the dump: files w/N, each in one write.
+	content := func(n int) []byte { return []byte(strings.Repeat(fmt.Sprintf("file %d ", n), 500)) }
+	if err := os.Mkdir(filepath.Join(mnt, "w"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for n := 0; n < 100; n++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			if err := os.WriteFile(filepath.Join(mnt, "w", strconv.Itoa(n)), content(n), 0o644); err != nil {
+				t.Errorf("writer: %v", err)
+				return
+			}
+		}
+	}()
 	d0 := filepath.Join(dir, "d0")
 	out := run("dump", "-0", "-L", "-f", d0, mnt)
+	close(stop)
+	wg.Wait()
 	if !strings.Contains(out, "dump_snapshot") || !strings.Contains(out, "DUMP IS DONE") {
 		t.Errorf("dump -L output:\n%s", out)
 	}
@@ -62,6 +95,21 @@ func TestDumpLive(t *testing.T) {
 	}
 	os.Remove(filepath.Join(into, "restoresymtable"))
 	os.RemoveAll(filepath.Join(into, ".snap")) // the snapshot's own (empty) file, as FreeBSD's dump -L leaves it
+	// The writer's files in the dump: those of before the snapshot, each
+	// whole or (the one being written at that instant) a prefix of it.
+	ents, err := os.ReadDir(filepath.Join(into, "w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		n, _ := strconv.Atoi(e.Name())
+		b, err := os.ReadFile(filepath.Join(into, "w", e.Name()))
+		if err != nil || !bytes.HasPrefix(content(n), b) {
+			t.Errorf("w/%s in the live dump: %d bytes, not a prefix of what was written (%v)", e.Name(), len(b), err)
+		}
+	}
+	t.Logf("the live dump holds %d of the writer's files", len(ents))
+	os.RemoveAll(filepath.Join(into, "w"))
 	testutil.AssertSameTree(t, src, into, testutil.CompareOpts{})
 
 	run("snapshot", "create", mnt, "kept")
