@@ -184,16 +184,7 @@ func TestSnapshotCopyOnWrite(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkImage(t, img)
-			ro, err := blockdev.Open(img, blockdev.Options{ReadOnly: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ro.Close()
-			live, err := ufs.Open(ro, ufs.Options{ReadOnly: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer live.Close()
+			live := openReadOnly(t, img)
 			if snaps, err := live.Snapshots(); err != nil || len(snaps) != 0 {
 				t.Errorf("after rm: snapshots %+v, %v", snaps, err)
 			}
@@ -210,16 +201,8 @@ func checkSnapshotImage(t *testing.T, img string, want map[string]string, name s
 	if fb != "" {
 		checkWithFreeBSD(t, fb, img)
 	}
-	ro, err := blockdev.Open(img, blockdev.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ro.Close()
-	live, err := ufs.Open(ro, ufs.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
+	live := openReadOnly(t, img)
+	defer live.Close() // now: the image is mounted again after
 	s, err := live.SnapshotByName(name)
 	if err != nil {
 		t.Fatal(err)
@@ -266,4 +249,20 @@ func checkSnapshotImage(t *testing.T, img string, want map[string]string, name s
 	if now := treeOf(t, live); now["/moved"] == "" && now["/big"] == want["/big"] {
 		t.Error("the live filesystem does not show the changes")
 	}
+}
+
+// openReadOnly opens img read-only with the engine, closed at the test's end.
+func openReadOnly(t *testing.T, img string) *ufs.FS {
+	t.Helper()
+	ro, err := blockdev.Open(img, blockdev.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := ufs.Open(ro, ufs.Options{ReadOnly: true})
+	if err != nil {
+		ro.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fsys.Close() })
+	return fsys
 }

@@ -61,16 +61,7 @@ func TestCreateSnapshot(t *testing.T) {
 		checkWithFreeBSD(t, fb, img)
 	}
 
-	ro, err := blockdev.Open(img, blockdev.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ro.Close()
-	live, err := ufs.Open(ro, ufs.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
+	live := openReadOnly(t, img)
 	snaps, err := live.Snapshots()
 	if err != nil || len(snaps) != 1 || snaps[0].Name != "first" || snaps[0].Ino != s.Ino {
 		t.Fatalf("Snapshots = %+v, %v", snaps, err)

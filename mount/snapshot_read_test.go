@@ -95,16 +95,7 @@ func TestSnapshotRead(t *testing.T) {
 	e.write(e.sb.FragOffset(aBlock), bytes.Repeat([]byte("changed   "), int(bsize)/10+1)[:bsize])
 	checkImage(t, img)
 
-	ro, err := blockdev.Open(img, blockdev.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ro.Close()
-	live, err := ufs.Open(ro, ufs.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
+	live := openReadOnly(t, img)
 	s, err := live.SnapshotByName("before")
 	if err != nil {
 		t.Fatal(err)
