@@ -52,16 +52,21 @@ func (fs *FS) CreateSnapshot(name string) (Snapshot, error) {
 			return Snapshot{}, err
 		}
 		if dir, err = fs.Mkdir(fs.Root(), ".snap", 0o775, 0, snapGroup); err != nil {
-			return Snapshot{}, fmt.Errorf("making /.snap: %w", err)
+			return Snapshot{}, noSpaceFor(fmt.Errorf("making /.snap: %w", err))
 		}
 	}
 	ino, err := fs.Create(dir, name, 0o440, 0, snapGroup)
 	if err != nil {
-		return Snapshot{}, fmt.Errorf("/.snap/%s: %w", name, err)
+		return Snapshot{}, noSpaceFor(fmt.Errorf("/.snap/%s: %w", name, err))
 	}
 	if err := fs.buildSnapshot(ino); err != nil {
-		// What was allocated leaks (fsck reclaims it); the name goes.
+		err = noSpaceFor(err)
+		// What was allocated leaks (fsck reclaims it); the file, still
+		// a plain empty one, goes.
 		fs.log.Error("taking a snapshot failed", "name", name, "err", err)
+		if uerr := fs.Unlink(dir, name); uerr != nil {
+			fs.log.Error("removing the unfinished snapshot file", "name", name, "err", uerr)
+		}
 		return Snapshot{}, fmt.Errorf("taking snapshot %s: %w", name, err)
 	}
 	if err := fs.loadSnapshot(); err != nil { // copy-on-write from now on
@@ -519,3 +524,11 @@ type plainErr struct {
 
 func (e plainErr) Error() string { return e.msg }
 func (e plainErr) Unwrap() error { return e.err }
+
+// noSpaceFor says a snapshot's ErrNoSpace in one plain sentence.
+func noSpaceFor(err error) error {
+	if errors.Is(err, ErrNoSpace) {
+		return plainError(ErrNoSpace, "no free inode or block left for the snapshot and its copies of the filesystem's maps; free some space first")
+	}
+	return err
+}
