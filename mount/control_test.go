@@ -105,3 +105,58 @@ func TestControlSnapshotLive(t *testing.T) {
 	}
 	checkSnapshotImage(t, img, before, "live")
 }
+
+// TestMountSnapshotRO mounts a snapshot read-only (-o ro,snapshot=NAME),
+// while the live filesystem is mounted read-write and changing (read
+// through the live mount's control channel), and again from the image
+// once it is unmounted: both show the tree as it was.
+func TestMountSnapshotRO(t *testing.T) {
+	img := newImage(t, 64<<20)
+	t.Cleanup(func() { checkImage(t, img) })
+	mnt, srv := mountImage(t, img, Options{})
+	for i := range 10 {
+		if err := os.WriteFile(filepath.Join(mnt, "f"+strings.Repeat("x", i)), []byte(strings.Repeat("old ", 3000*i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := hostTree(t, mnt)
+	rec, ok := FindMount(mnt)
+	if !ok {
+		t.Fatal("no record of the mount")
+	}
+	if err := Call(rec, "snapshot.create", SnapshotArgs{Name: "s"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if err := os.WriteFile(filepath.Join(mnt, "f"+strings.Repeat("x", i)), []byte("new"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := OpenTarget(img, &Options{Snapshot: "s"}); err == nil || !strings.Contains(err.Error(), "add ro") {
+		t.Errorf("snapshot without ro: %v", err)
+	}
+	check := func(when string) {
+		t.Helper()
+		smnt, ssrv := mountImage(t, img, Options{ReadOnly: true, Snapshot: "s"})
+		got := hostTree(t, smnt)
+		for p, w := range before {
+			if got[p] != w {
+				t.Errorf("%s: %s in the mounted snapshot has %d bytes, want %d", when, p, len(got[p]), len(w))
+			}
+		}
+		if err := ssrv.Unmount(); err != nil {
+			t.Fatal(err)
+		}
+		if err := ssrv.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("live mount running")
+	if err := srv.Unmount(); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	check("from the image")
+}

@@ -22,6 +22,10 @@ type Options struct {
 	// it): the control channel's record names it, so that commands given
 	// the image find the mount.
 	Target string
+	// Snapshot mounts the snapshot of that name (in /.snap) of the
+	// filesystem on the target, read-only; through the live mount's
+	// control channel when a mount holds the target.
+	Snapshot string
 	// ReadOnly opens the filesystem read-only and mounts it MS_RDONLY.
 	ReadOnly bool
 	// Force mounts read-write a filesystem that needs fsck (not
@@ -104,7 +108,8 @@ var ignoredOptions = map[string]bool{
 
 // ParseOptions applies a comma-separated option list (as given to -o) to
 // o. Known options: ro, rw, force, allow_other, acl, noacl, debug,
-// fsname=NAME, timeout=SECONDS, syncdelay=SECONDS (0: never),
+// fsname=NAME, snapshot=NAME (mount that snapshot, read-only),
+// timeout=SECONDS, syncdelay=SECONDS (0: never),
 // readahead=KIB, and mount(8)'s generic
 // ones (suid, dev, exec, atime, noatime, relatime, sync, ...; defaults,
 // noauto, nofail, user, _netdev, x-* and comment=* are accepted and
@@ -134,6 +139,8 @@ func ParseOptions(o *Options, list string, sloppy bool) error {
 			o.Debug = true
 		case key == "fsname" && hasVal:
 			o.FsName = val
+		case key == "snapshot" && hasVal && val != "":
+			o.Snapshot = val
 		case key == "timeout" && hasVal:
 			secs, err := strconv.ParseFloat(val, 64)
 			if err != nil || secs < 0 || secs > 3600 {

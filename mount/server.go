@@ -48,6 +48,12 @@ var (
 // clean, and the engine logs a warning.
 func OpenTarget(target string, o *Options) (*ufs.FS, error) {
 	o.Target = target
+	if o.Snapshot != "" {
+		// The control record of a snapshot's mount names no target: a
+		// command given the image must find the live mount.
+		o.Target = ""
+		return openSnapshot(target, o)
+	}
 	dev, err := blockdev.Open(target, blockdev.Options{ReadOnly: o.ReadOnly})
 	if err != nil {
 		return nil, err
@@ -283,4 +289,68 @@ type slogWriter struct{ l *slog.Logger }
 func (w slogWriter) Write(p []byte) (int, error) {
 	w.l.Log(context.Background(), slog.LevelDebug, strings.TrimRight(string(p), "\n"), "op", "fuse")
 	return len(p), nil
+}
+
+// openSnapshot opens snapshot o.Snapshot of the filesystem on target,
+// read-only: through the control channel of the live mount that holds
+// target, if one does, else from the image (a snapshot is a frozen
+// filesystem of its own, which the engine opens like any other).
+func openSnapshot(target string, o *Options) (*ufs.FS, error) {
+	if !o.ReadOnly {
+		return nil, fmt.Errorf("%w: snapshot=%s: a snapshot is read-only; add ro", ErrOption, o.Snapshot)
+	}
+	var dev blockdev.Device
+	if rec, ok := FindMount(target); ok {
+		cl, err := Dial(rec)
+		if err != nil {
+			return nil, err
+		}
+		var snaps []ufs.Snapshot
+		if err := cl.Call("snapshot.list", nil, &snaps); err != nil {
+			cl.Close()
+			return nil, err
+		}
+		for _, s := range snaps {
+			if s.Name == o.Snapshot {
+				dev = closing{cl.SnapshotDevice(s.Name, s.Size), cl.Close}
+			}
+		}
+		if dev == nil {
+			cl.Close()
+			return nil, fmt.Errorf("%s has no snapshot %q (ufs2 snapshot list %s)", target, o.Snapshot, target)
+		}
+	} else {
+		raw, err := blockdev.Open(target, blockdev.Options{ReadOnly: true})
+		if err != nil {
+			return nil, err
+		}
+		live, err := ufs.Open(raw, ufs.Options{ReadOnly: true, Logger: o.Logger})
+		if err != nil {
+			raw.Close()
+			return nil, err
+		}
+		s, err := live.SnapshotByName(o.Snapshot)
+		if err != nil {
+			live.Close()
+			return nil, fmt.Errorf("%s: %w", target, err)
+		}
+		dev = closing{live.SnapshotDevice(s), live.Close}
+	}
+	fsys, err := ufs.Open(dev, ufs.Options{ReadOnly: true, Logger: o.Logger})
+	if err != nil {
+		dev.Close()
+		return nil, fmt.Errorf("snapshot %s of %s: %w", o.Snapshot, target, err)
+	}
+	return fsys, nil
+}
+
+// closing is a device whose Close also runs done (what it reads through).
+type closing struct {
+	blockdev.Device
+	done func() error
+}
+
+func (c closing) Close() error {
+	c.Device.Close()
+	return c.done()
 }

@@ -67,6 +67,8 @@ func init() {
 			"  fsname=NAME     source shown in /proc/mounts (default: TARGET)\n" +
 			"  timeout=SEC     kernel attribute and name cache time (default 1)\n" +
 			"  syncdelay=SEC   write everything dirty this often (default 30; 0 never)\n" +
+			"  snapshot=NAME   with ro: mount that snapshot of the filesystem (also\n" +
+			"                  while the filesystem itself is mounted)\n" +
 			"  readahead=KIB   read-ahead of the mount (default 1024)\n" +
 			"  debug           log every FUSE request\n\n" +
 			"With -f the server logs to stderr and prints a line on stdout once the\n" +
