@@ -139,20 +139,56 @@ var stressOps = []stressOp{
 // (mountRW's cleanup). -stress.time runs it for minutes.
 func TestStressMixed(t *testing.T) {
 	_, mnt, _ := mountRW(t, 256<<20)
+	runStress(t, mnt, *flagStressTime, 0)
+}
+
+// TestStressSnapshot: the mixed workload, then a snapshot of the live
+// mount through its control channel, then the workload again: every
+// path that overwrites or frees blocks runs with the snapshot present,
+// concurrently. The snapshot holds the tree as it was; both images are
+// clean.
+func TestStressSnapshot(t *testing.T) {
+	img := newImage(t, 256<<20)
+	mnt, srv := mountImage(t, img, Options{})
+	d := *flagStressTime / 2
+	runStress(t, mnt, d, 0)
+	before := hostTree(t, mnt)
+	rec, ok := FindMount(mnt)
+	if !ok {
+		t.Fatal("no record of the mount")
+	}
+	if err := Call(rec, "snapshot.create", SnapshotArgs{Name: "s"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	runStress(t, mnt, d, 1)
+	if err := srv.Unmount(); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	checkSnapshotImage(t, img, before, "s")
+}
+
+// runStress runs the mixed workload on mnt for d; round tells the seeds of
+// one run from another's.
+func runStress(t *testing.T, mnt string, d time.Duration, round uint64) {
+	t.Helper()
 	s := *flagStressSeed
 	if s == 0 {
 		s = uint64(time.Now().UnixNano())
 	}
-	t.Logf("seed %d (rerun with -stress.seed=%d), %d workers for %v", s, s, *flagStressWorkers, *flagStressTime)
+	s += round
+	t.Logf("seed %d (rerun with -stress.seed=%d), %d workers for %v", s, s-round, *flagStressWorkers, d)
 	var dirs []string
 	for i := range 4 {
 		d := filepath.Join(mnt, fmt.Sprintf("d%d", i))
-		if err := os.Mkdir(d, 0o755); err != nil {
+		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		dirs = append(dirs, d)
 	}
-	deadline := time.Now().Add(*flagStressTime)
+	deadline := time.Now().Add(d)
 	counts := make([][]int, *flagStressWorkers)
 	var wg sync.WaitGroup
 	errs := make(chan error, *flagStressWorkers)
