@@ -329,14 +329,14 @@ func leaks(kind string) bool { return fsck.IsLeakKind(kind) }
 // fsync'd is there.
 func TestCrashSoftUpdates(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed(t), 2))
-	steps := 200
+	steps := 800
 	if *flagSteps > 0 {
 		steps = *flagSteps
 	} else if testing.Short() {
 		steps = 80
 	}
 	r := record(t, true, steps, rng, func(w *Workload) { w.MoveKept = true })
-	res := checkRun(t, r, SoftUpdates, leaks, states(1000), rng, false)
+	res := checkRun(t, r, SoftUpdates, leaks, states(4000), rng, false)
 	t.Logf("soft updates: %d ops, %d fsyncs kept, %v", len(r.Ops), len(r.Expect), res)
 }
 
