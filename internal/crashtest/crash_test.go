@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -171,63 +172,135 @@ func (r result) String() string {
 	return s + fmt.Sprintf("; fsck -n -f found %v", r.kinds)
 }
 
-// checkRun checks max crash states of r.
+// checkRun checks max crash states of r, on -crash.parallel goroutines
+// (the states are built in order by one Replayer, which shares the
+// durable part of the log between them; each state gets its own random
+// generator drawn in order from rng, so a seed replays exactly).
 func checkRun(t *testing.T, r *Run, mode Mode, allowed func(string) bool, max int, rng *rand.Rand, inOrder bool) result {
 	t.Helper()
 	res := result{kinds: map[string]int{}, runs: map[int]int{}}
 	cuts := Cuts(len(r.Ops), max, rng)
 	rp := NewReplayer(r)
 	rp.InOrder = inOrder
-	fail := func(k int, saved []byte, err error) {
-		t.Helper()
+	type job struct {
+		i, k int
+		img  *Image
+		rng  *rand.Rand
+	}
+	type failure struct {
+		k   int
+		img *Image // the state as built, before any check wrote to it
+		err error
+	}
+	var (
+		mu     sync.Mutex
+		failed *failure
+	)
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	for range parallel() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				one, err := checkState(r, mode, allowed, j.i, j.k, j.img, j.rng)
+				mu.Lock()
+				res.add(one)
+				if err != nil && (failed == nil || j.k < failed.k) {
+					failed = &failure{k: j.k, img: j.img, err: err}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i, k := range cuts {
+		mu.Lock()
+		stop := failed != nil
+		mu.Unlock()
+		if stop {
+			break
+		}
+		img, err := rp.State(k, rng)
+		if err != nil {
+			close(jobs)
+			wg.Wait()
+			t.Fatal(err)
+		}
+		jobs <- job{i: i, k: k, img: img, rng: rand.New(rand.NewPCG(rng.Uint64(), uint64(k)))}
+	}
+	close(jobs)
+	wg.Wait()
+	if failed != nil {
 		if *flagDump != "" {
-			if werr := os.WriteFile(*flagDump, saved, 0o644); werr != nil {
+			// checkState works on clones: img is the state as built.
+			if werr := os.WriteFile(*flagDump, failed.img.Bytes(), 0o644); werr != nil {
 				t.Logf("dump: %v", werr)
 			}
 		}
-		t.Fatalf("crash after %d of %d ops: %v\nlast actions before the cut:\n%s", k, len(r.Ops), err, r.describe(k))
+		t.Fatalf("crash after %d of %d ops: %v\nlast actions before the cut:\n%s", failed.k, len(r.Ops), failed.err, r.describe(failed.k))
 	}
-	for i, k := range cuts {
-		img, err := rp.State(k, rng)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var saved []byte
-		if *flagDump != "" {
-			saved = img.Bytes()
-		}
-		var used *Image
-		if mode == SoftUpdates && i%mountEvery == 0 {
-			used = img.Clone()
-		}
-		out, err := Check(img, k, mode, allowed, r.Expect)
-		for kk, n := range out.Kinds {
-			res.kinds[kk] += n
-		}
-		res.runs[out.FixRuns]++
-		if err != nil {
-			fail(k, saved, err)
-		}
-		if mode == SoftUpdates && i%contentEvery == 0 {
-			n, err := CheckContents(img)
-			if err != nil {
-				fail(k, saved, err)
-			}
-			res.contents++
-			res.files += n
-		}
-		if used != nil {
-			if err := MountAtOnce(used, k, r.Expect, rng); err != nil {
-				fail(k, saved, err)
-			}
-			if _, err := Check(used, k, mode, allowed, r.Expect); err != nil {
-				fail(k, saved, fmt.Errorf("after mounting without fsck: %w", err))
-			}
-			res.mounted++
-		}
-	}
-	res.states = len(cuts)
 	return res
+}
+
+// add counts one state's result into r.
+func (r *result) add(one result) {
+	r.states += one.states
+	r.mounted += one.mounted
+	r.contents += one.contents
+	r.files += one.files
+	for k, n := range one.kinds {
+		r.kinds[k] += n
+	}
+	for k, n := range one.runs {
+		r.runs[k] += n
+	}
+}
+
+// checkState runs every check on the i-th crash state of r, cut after k
+// operations; it works on clones of img and leaves img as built.
+func checkState(r *Run, mode Mode, allowed func(string) bool, i, k int, img *Image, rng *rand.Rand) (result, error) {
+	res := result{states: 1, kinds: map[string]int{}, runs: map[int]int{}}
+	work := img.Clone()
+	var used *Image
+	if mode == SoftUpdates && i%mountEvery == 0 {
+		used = img.Clone()
+	}
+	out, err := Check(work, k, mode, allowed, r.Expect)
+	for kk, n := range out.Kinds {
+		res.kinds[kk] += n
+	}
+	res.runs[out.FixRuns]++
+	if err != nil {
+		return res, err
+	}
+	if mode == SoftUpdates && i%contentEvery == 0 {
+		n, err := CheckContents(work)
+		if err != nil {
+			return res, err
+		}
+		res.contents++
+		res.files += n
+	}
+	if used != nil {
+		if err := MountAtOnce(used, k, r.Expect, rng); err != nil {
+			return res, err
+		}
+		if _, err := Check(used, k, mode, allowed, r.Expect); err != nil {
+			return res, fmt.Errorf("after mounting without fsck: %w", err)
+		}
+		res.mounted++
+	}
+	return res, nil
+}
+
+var flagParallel = flag.Int("crash.parallel", 0, "goroutines checking crash states at once (0: GOMAXPROCS)")
+
+// parallel is how many goroutines check crash states at once.
+func parallel() int {
+	if *flagParallel > 0 {
+		return *flagParallel
+	}
+	return runtime.GOMAXPROCS(0)
 }
 
 // TestCrashSyncOrdering runs the crash tester against the engine's
@@ -256,14 +329,14 @@ func leaks(kind string) bool { return fsck.IsLeakKind(kind) }
 // fsync'd is there.
 func TestCrashSoftUpdates(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed(t), 2))
-	steps := 200
+	steps := 800
 	if *flagSteps > 0 {
 		steps = *flagSteps
 	} else if testing.Short() {
 		steps = 80
 	}
 	r := record(t, true, steps, rng, func(w *Workload) { w.MoveKept = true })
-	res := checkRun(t, r, SoftUpdates, leaks, states(1000), rng, false)
+	res := checkRun(t, r, SoftUpdates, leaks, states(4000), rng, false)
 	t.Logf("soft updates: %d ops, %d fsyncs kept, %v", len(r.Ops), len(r.Expect), res)
 }
 

@@ -41,6 +41,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -97,14 +98,47 @@ type Replayer struct {
 	// such a device, as FreeBSD's does.
 	InOrder bool
 
-	r       *Run
-	cur     []byte // r.Base with r.Ops[:applied] applied
+	r *Run
+	// durable holds the pages of r.Base that r.Ops[:applied] changed.
+	// Images share it, so it is never changed once handed out: the
+	// next advance copies the map (not the pages) and replaces the
+	// pages it writes, and states already handed out, which other
+	// goroutines may still be checking, keep what they had.
+	durable map[int64][]byte
+	shared  bool           // durable was handed out
+	owned   map[int64]bool // pages of durable written since it was last handed out
 	applied int
 }
 
 // NewReplayer starts replaying r.
 func NewReplayer(r *Run) *Replayer {
-	return &Replayer{r: r, cur: bytes.Clone(r.Base)}
+	return &Replayer{r: r, durable: map[int64][]byte{}, owned: map[int64]bool{}}
+}
+
+// apply writes data at off into the durable layer.
+func (p *Replayer) apply(data []byte, off int64) {
+	if p.shared {
+		p.durable = maps.Clone(p.durable)
+		p.shared = false
+		clear(p.owned)
+	}
+	for done := 0; done < len(data); {
+		at := off + int64(done)
+		pg, in := at/pageSize, int(at%pageSize)
+		c := min(len(data)-done, pageSize-in)
+		if !p.owned[pg] {
+			b := make([]byte, pageSize)
+			if old, ok := p.durable[pg]; ok {
+				copy(b, old)
+			} else {
+				copy(b, p.r.Base[pg*pageSize:])
+			}
+			p.durable[pg] = b
+			p.owned[pg] = true
+		}
+		copy(p.durable[pg][in:], data[done:done+c])
+		done += c
+	}
 }
 
 // errCutOrder is State's answer to a decreasing cut.
@@ -123,11 +157,13 @@ func (p *Replayer) State(k int, rng *rand.Rand) (*Image, error) {
 	}
 	for _, op := range ops[p.applied : s+1] {
 		if op.Kind == blockdev.OpWrite {
-			copy(p.cur[op.Off:], op.Data)
+			p.apply(op.Data, op.Off)
 		}
 	}
 	p.applied = max(p.applied, s+1)
-	img := NewImage(p.cur)
+	img := NewImage(p.r.Base)
+	img.layer = p.durable
+	p.shared = true
 	tail := make([]int, 0, k-s-1)
 	for i := s + 1; i < k; i++ {
 		if ops[i].Kind == blockdev.OpWrite && (p.InOrder || rng.IntN(2) == 0) {
@@ -149,12 +185,23 @@ func (p *Replayer) State(k int, rng *rand.Rand) (*Image, error) {
 const pageSize = 4096
 
 // Image is a blockdev.Device over a base image it never changes: writes go
-// to private copies of the pages they touch.
+// to private copies of the pages they touch. A Replayer's states also
+// share a read-only layer of pages over the base (the durable part of the
+// log), so that a state costs only the pages it changes.
 type Image struct {
 	base  []byte
+	layer map[int64][]byte // read-only pages over base, shared; may be nil
 	mu    *sync.RWMutex
 	pages map[int64][]byte
 	ro    bool
+}
+
+// page returns the shared page pg: from the layer or the base.
+func (m *Image) page(pg int64) []byte {
+	if b, ok := m.layer[pg]; ok {
+		return b
+	}
+	return m.base[pg*pageSize : min(int64(len(m.base)), (pg+1)*pageSize)]
 }
 
 var _ blockdev.Device = (*Image)(nil)
@@ -167,13 +214,14 @@ func NewImage(base []byte) *Image {
 
 // ReadOnlyView returns a read-only Image sharing m's pages.
 func (m *Image) ReadOnlyView() *Image {
-	return &Image{base: m.base, mu: m.mu, pages: m.pages, ro: true}
+	return &Image{base: m.base, layer: m.layer, mu: m.mu, pages: m.pages, ro: true}
 }
 
 // Clone returns a writable copy of m over the same base (which must not
 // change while either is used).
 func (m *Image) Clone() *Image {
 	c := NewImage(m.base)
+	c.layer = m.layer
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	for pg, b := range m.pages {
@@ -185,6 +233,9 @@ func (m *Image) Clone() *Image {
 // Bytes returns a copy of the whole image.
 func (m *Image) Bytes() []byte {
 	out := bytes.Clone(m.base)
+	for pg, b := range m.layer {
+		copy(out[pg*pageSize:], b)
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	for pg, b := range m.pages {
@@ -207,7 +258,7 @@ func (m *Image) ReadAt(p []byte, off int64) (int, error) {
 		if b, ok := m.pages[pg]; ok {
 			copy(p[done:done+c], b[in:])
 		} else {
-			copy(p[done:done+c], m.base[at:])
+			copy(p[done:done+c], m.page(pg)[in:])
 		}
 		done += c
 	}
@@ -233,7 +284,7 @@ func (m *Image) WriteAt(p []byte, off int64) (int, error) {
 		b, ok := m.pages[pg]
 		if !ok {
 			b = make([]byte, pageSize)
-			copy(b, m.base[pg*pageSize:])
+			copy(b, m.page(pg))
 			m.pages[pg] = b
 		}
 		copy(b[in:], p[done:done+c])
@@ -434,7 +485,14 @@ func patternByte(ino ondisk.Ino, off int64, v byte) byte {
 func checkPattern(ino ondisk.Ino, data []byte, off int64) (int64, bool) {
 	const mask = 1<<56 - 1 // the write's own byte is anything
 	var word [8]byte
-	for i := 0; i < len(data); i += 8 {
+	full := len(data) &^ 7
+	for i := 0; i < full; i += 8 {
+		w := binary.LittleEndian.Uint64(data[i:i+8]) & mask
+		if want := (uint64(ino) | uint64((off+int64(i))/8)<<32) & mask; w != 0 && w != want {
+			return off + int64(i), false
+		}
+	}
+	for i := full; i < len(data); i += 8 {
 		o := off + int64(i)
 		n := copy(word[:], data[i:])
 		clear(word[n:])
